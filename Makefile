@@ -1,0 +1,40 @@
+# The two commands a newcomer needs:  `make run`  and  `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench clean
+
+$(BIN)/soxara: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@
+
+venv: $(BIN)/soxara
+
+# The embedded default: SQLite file ./soxara.db, in-process jobs, sandbox rails and messages.
+run: venv
+	$(BIN)/soxara serve
+
+# The whole suite on the embedded default (SQLite). Tests that need PostgreSQL or Redis
+# run against the local services when they are up and skip with a reason when not.
+test: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+test-integration: venv
+	$(BIN)/pytest tests/integration
+test-api: venv
+	$(BIN)/pytest tests/api
+
+# The same suite with every runtime on PostgreSQL and jobs on Redis.
+test-postgres: venv
+	SOXARA_TEST_BACKEND=postgres $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check api bot core workers tests bench
+
+clean:
+	rm -rf $(VENV) soxara.db* .pytest_cache

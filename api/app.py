@@ -1,0 +1,62 @@
+"""The one app factory: the `/v1` API, the WhatsApp webhook and, in sandbox, the dev pages."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask, g
+
+from api import errors
+from api.blueprint import v1
+from api.trace import install_logging, new_trace_id
+from core.config import Settings
+from core.runtime import Runtime
+
+ROUTE_MODULES = [
+    "api.routes.merchant",
+]
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    settings.check()
+    install_logging()
+    app = Flask("soxara")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["SOXARA_SETTINGS"] = settings
+
+    if runtime is None:
+        from workers.queue import queue_for
+
+        runtime = Runtime(settings)
+        runtime.jobs = queue_for(runtime)
+        start = getattr(runtime.jobs, "start", None)
+        if start:
+            start()
+    app.extensions["soxara"] = runtime
+
+    @app.before_request
+    def _trace():
+        g.trace_id = new_trace_id()
+
+    @app.after_request
+    def _trace_header(resp):
+        resp.headers.setdefault("X-Trace-Id", g.get("trace_id", new_trace_id()))
+        return resp
+
+    for mod in ROUTE_MODULES:
+        importlib.import_module(mod)
+    app.register_blueprint(v1)
+    errors.install(app)
+
+    from api.openapi import install as install_openapi
+
+    install_openapi(app)
+
+    @app.get("/healthz")
+    def healthz():
+        from api.envelope import respond, success_body
+
+        return respond(200, success_body({"status": "ok"}))
+
+    return app

@@ -1,0 +1,138 @@
+"""The `soxara` command: operate a Soxara deployment from a shell.
+
+Commands that create something print it as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from core.config import Settings
+
+
+def _runtime(settings: Settings | None = None, *, jobs: bool = True):
+    from core.runtime import Runtime
+
+    rt = Runtime(settings or Settings.from_env())
+    if jobs:
+        from workers.queue import queue_for
+
+        q = queue_for(rt)
+        if hasattr(q, "mode"):
+            # A CLI command is short-lived: run what it causes before it exits.
+            q.mode = "eager"
+        rt.jobs = q
+    return rt
+
+
+def _print(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_db_upgrade(args) -> int:
+    from migrations.runner import upgrade
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    print(f"database at head: {settings.database_url.split('@')[-1]}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    settings = Settings.from_env()
+    from migrations.runner import upgrade
+
+    if settings.is_sqlite:
+        # The embedded default should just work on a fresh checkout.
+        upgrade(settings.database_url)
+    workers = args.workers or (1 if not settings.redis_url else 2 * (os.cpu_count() or 1) + 1)
+    if not settings.redis_url and workers > 1:
+        print("without SOXARA_REDIS_URL jobs run in process: serving with one worker", file=sys.stderr)
+        workers = 1
+    argv = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"{args.host}:{args.port}",
+            "--workers", str(workers), "--threads", str(args.threads),
+            "--access-logfile", "-", "--graceful-timeout", "5"]
+    os.execv(sys.executable, argv)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from workers.service import run_worker
+
+    return run_worker(Settings.from_env(), burst=args.burst)
+
+
+def cmd_merchant_create(args) -> int:
+    from core import merchants
+
+    rt = _runtime()
+    with rt.uow() as uow:
+        m = merchants.create_merchant(uow, args.name)
+        test = merchants.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=args.scopes)
+        live = merchants.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=args.scopes) if args.live else None
+        uow.commit()
+    out = {
+        "merchant": {"id": m.id, "name": m.name, "created_at": m.created_at.isoformat()},
+        # The full key comes first: it is what the operator copies (and what scripts grep).
+        "test_key": {"key": test.secret, "id": test.key.id, "prefix": test.key.prefix,
+                     "scopes": test.key.scope_list},
+    }
+    if live:
+        out["live_key"] = {"key": live.secret, "id": live.key.id, "prefix": live.key.prefix,
+                           "scopes": live.key.scope_list}
+    _print(out)
+    return 0
+
+
+COMMANDS: dict = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="soxara", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(fn=cmd_db_upgrade)
+
+    s = sub.add_parser("serve", help="run the web app under gunicorn")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5000)
+    s.add_argument("--workers", type=int, default=0)
+    s.add_argument("--threads", type=int, default=8)
+    s.set_defaults(fn=cmd_serve)
+
+    w = sub.add_parser("worker", help="run an RQ worker with the scheduler")
+    w.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    w.set_defaults(fn=cmd_worker)
+
+    m = sub.add_parser("merchant", help="merchants").add_subparsers(dest="m_cmd", required=True)
+    mc = m.add_parser("create", help="create a merchant with a fresh test key (and live with --live)")
+    mc.add_argument("--name", required=True)
+    mc.add_argument("--scopes", nargs="+", default=None, help="scopes of the new keys")
+    mc.add_argument("--live", action="store_true", help="also mint a live key")
+    mc.set_defaults(fn=cmd_merchant_create)
+
+    for register in COMMANDS.values():
+        register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args) or 0
+    except Exception as e:  # an operator wants a sentence, not a traceback
+        from core.config import ConfigError
+        from core.errors import SoxaraError
+
+        if isinstance(e, (SoxaraError, ConfigError)):
+            print(f"soxara: {getattr(e, 'message', e)}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

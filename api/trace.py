@@ -1,0 +1,40 @@
+"""Trace ids: one per request, on every response and on every log line it writes."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+
+_trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="-")
+
+
+def new_trace_id() -> str:
+    tid = "trc_" + uuid.uuid4().hex
+    _trace_id.set(tid)
+    return tid
+
+
+def current_trace_id() -> str:
+    return _trace_id.get()
+
+
+class TraceIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.trace_id = _trace_id.get()
+        return True
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(trace_id)s] %(name)s: %(message)s"
+
+
+def install_logging(level=logging.INFO) -> None:
+    """Every log line carries the trace id of the request that wrote it."""
+    root = logging.getLogger()
+    if any(isinstance(f, TraceIdFilter) for h in root.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.addFilter(TraceIdFilter())
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)

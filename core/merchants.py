@@ -1,0 +1,162 @@
+"""Merchants and their API keys.
+
+A key is `sxm_<mode>_<prefix8><secret32>`. Only a keyed hash of the whole key is
+stored; the prefix (`sxm_live_AbCdEfGh`) names the key in lists and logs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core import crypto
+from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.errors import InvalidInput, InvalidState, NotFound
+from core.ids import new_id, random_string
+
+SCOPES = (
+    "payments:create",
+    "payments:read",
+    "refunds:create",
+    "transfers:create",
+    "gift_cards:create",
+    "gift_cards:redeem",
+    "bill_payments:create",
+    "webhooks:manage",
+    "merchant:read",
+    "wallets:read",
+    "memberships:manage",
+    "api_keys:manage",
+)
+DEFAULT_SCOPES = ("payments:create", "payments:read")
+KEY_RE = re.compile(r"^sxm_(test|live)_([A-Za-z0-9]{8})([A-Za-z0-9]{32})$")
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settlement_schedule: Mapped[str] = mapped_column(String(20), default="daily")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    # "sxm_test_AbCdEfGh": unique, how a presented key finds its row.
+    prefix: Mapped[str] = mapped_column(String(17), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text)  # space-separated
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.livemode else "test"
+
+
+@dataclass(frozen=True)
+class MintedKey:
+    key: ApiKey
+    secret: str  # the full key, shown once
+
+
+def create_merchant(uow: UnitOfWork, name: str) -> Merchant:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("a merchant needs a name", field="name")
+    m = Merchant(id=new_id("mer"), name=name, created_at=utcnow())
+    uow.session.add(m)
+    uow.session.flush()
+    return m
+
+
+def get_merchant(uow: UnitOfWork, merchant_id: str) -> Merchant:
+    m = uow.session.get(Merchant, merchant_id)
+    if m is None:
+        raise NotFound("no such merchant")
+    return m
+
+
+def check_scopes(scopes) -> list[str]:
+    out: list[str] = []
+    for s in scopes:
+        if s not in SCOPES:
+            raise InvalidInput(f"unknown scope {s!r}", field="scopes")
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def mint_key(uow: UnitOfWork, secret_key: str, merchant_id: str, *, livemode: bool,
+             scopes=None, name: str | None = None) -> MintedKey:
+    """Create an API key. The full key is in the result and nowhere else, ever."""
+    scope_list = check_scopes(DEFAULT_SCOPES if scopes is None else scopes)
+    if not scope_list:
+        raise InvalidInput("a key needs at least one scope", field="scopes")
+    mode = "live" if livemode else "test"
+    while True:
+        prefix = f"sxm_{mode}_{random_string(8)}"
+        if uow.session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix)) is None:
+            break
+    full = prefix + random_string(32)
+    key = ApiKey(
+        id=new_id("key"), merchant_id=merchant_id, livemode=livemode, prefix=prefix,
+        secret_hash=crypto.keyed_hash(secret_key, "api-key", full),
+        scopes=" ".join(scope_list), name=name, created_at=utcnow(),
+    )
+    uow.session.add(key)
+    uow.session.flush()
+    return MintedKey(key=key, secret=full)
+
+
+def authenticate_key(uow: UnitOfWork, secret_key: str, presented: str) -> ApiKey | None:
+    """The live, unrevoked key matching `presented`, or None. One indexed lookup, one HMAC."""
+    m = KEY_RE.match(presented)
+    if not m:
+        return None
+    prefix = presented[:17]
+    key = uow.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None or key.revoked_at is not None:
+        return None
+    if not crypto.same(key.secret_hash, crypto.keyed_hash(secret_key, "api-key", presented)):
+        return None
+    return key
+
+
+def list_keys(uow: UnitOfWork, merchant_id: str, livemode: bool, *, limit: int,
+              before_id: str | None = None) -> list[ApiKey]:
+    q = select(ApiKey).where(ApiKey.merchant_id == merchant_id, ApiKey.livemode == livemode)
+    if before_id:
+        q = q.where(ApiKey.id < before_id)
+    return list(uow.session.scalars(q.order_by(ApiKey.id.desc()).limit(limit)))
+
+
+def get_key(uow: UnitOfWork, merchant_id: str, livemode: bool, key_id: str) -> ApiKey:
+    key = uow.session.get(ApiKey, key_id)
+    if key is None or key.merchant_id != merchant_id or key.livemode != livemode:
+        raise NotFound("no such API key")
+    return key
+
+
+def revoke_key(uow: UnitOfWork, merchant_id: str, livemode: bool, key_id: str) -> ApiKey:
+    """Revoke a key; it fails from the very next request (keys are checked per request)."""
+    key = get_key(uow, merchant_id, livemode, key_id)
+    if key.revoked_at is not None:
+        raise InvalidState("this key is already revoked")
+    key.revoked_at = utcnow()
+    uow.session.flush()
+    return key

@@ -1,0 +1,44 @@
+"""Phone numbers: E.164 for everything we store; local Liberian forms where people type."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from core.errors import InvalidInput
+
+DEFAULT_REGION = "LR"
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
+    try:
+        num = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(f"{text!r} is not a phone number", code="INVALID_PHONE_NUMBER",
+                           field="phone_number") from None
+    if not phonenumbers.is_valid_number(num):
+        raise InvalidInput(f"{text!r} is not a valid phone number", code="INVALID_PHONE_NUMBER",
+                           field="phone_number")
+    return num
+
+
+def normalise_e164(text: str) -> str:
+    """A strict E.164 string (`+231881158457`), as the API takes them."""
+    text = (text or "").strip()
+    if not text.startswith("+"):
+        raise InvalidInput("phone numbers must be in E.164 form, such as +231881158457",
+                           code="INVALID_PHONE_NUMBER", field="phone_number")
+    return phonenumbers.format_number(_parse(text, None), phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_local(text: str, region: str = DEFAULT_REGION) -> str:
+    """What a person types in chat: `0881158457`, `+231 88 115 8457`, `231881158457`."""
+    cleaned = "".join(ch for ch in (text or "") if ch.isdigit() or ch == "+")
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    if cleaned.startswith("231") and len(cleaned) >= 11:
+        cleaned = "+" + cleaned
+    return phonenumbers.format_number(_parse(cleaned, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def country_code(e164: str) -> str:
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or "ZZ"

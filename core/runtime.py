@@ -1,0 +1,46 @@
+"""Everything a service call needs from the outside world, built once per process.
+
+The web app, the bot, the workers and the CLI all hold one `Runtime`: settings, the
+database, the job queue, the message transport and the payment rails. Nothing here
+is global, so tests can build as many as they like.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from sqlalchemy.orm import sessionmaker
+
+from core.config import Settings
+from core.db import UnitOfWork, make_engine
+from core.idempotency import IdempotencyStore
+from core.jobs import JobQueue
+
+
+class Runtime:
+    def __init__(self, settings: Settings, jobs: JobQueue | None = None):
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.idempotency = IdempotencyStore(self.session_factory, settings.secret_key)
+        self._jobs = jobs
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    @property
+    def jobs(self) -> JobQueue:
+        if self._jobs is None:
+            raise RuntimeError("this runtime has no job queue")
+        return self._jobs
+
+    @jobs.setter
+    def jobs(self, q: JobQueue) -> None:
+        self._jobs = q
+
+    @cached_property
+    def secret_key(self) -> str:
+        return self.settings.secret_key
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,102 @@
+"""Idempotency as the contract says it, on SQLite and (concurrently) on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+
+def test_replay_returns_the_same_status_and_body(api):
+    a = api.post("/v1/merchant/api-keys", {"name": "x"}, idem="same")
+    b = api.post("/v1/merchant/api-keys", {"name": "x"}, idem="same")
+    assert a.status_code == b.status_code == 201
+    assert a.get_data() == b.get_data()
+    assert b.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in a.headers
+    assert len(api.get("/v1/merchant/api-keys").get_json()["data"]["items"]) == 2
+
+
+def test_same_key_other_body_conflicts(api):
+    api.post("/v1/merchant/api-keys", {"name": "x"}, idem="k1")
+    r = api.post("/v1/merchant/api-keys", {"name": "y"}, idem="k1")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
+
+
+def test_same_key_other_route_conflicts(api):
+    kid = api.post("/v1/merchant/api-keys", {}, idem="k2").get_json()["data"]["id"]
+    r = api.post(f"/v1/merchant/api-keys/{kid}/revoke", idem="k2")
+    assert r.status_code == 409
+
+
+def test_business_refusal_is_stored_and_replayed(api):
+    kid = api.post("/v1/merchant/api-keys", {}).get_json()["data"]["id"]
+    api.post(f"/v1/merchant/api-keys/{kid}/revoke")
+    a = api.post(f"/v1/merchant/api-keys/{kid}/revoke", idem="again")
+    b = api.post(f"/v1/merchant/api-keys/{kid}/revoke", idem="again")
+    assert a.status_code == b.status_code == 409 and a.get_data() == b.get_data()
+    assert b.headers["Idempotent-Replayed"] == "true"
+
+
+def test_keys_are_scoped_per_merchant(api, runtime, client):
+    from tests.conftest import Api, create_merchant
+
+    _, other = create_merchant(runtime, "Other")
+    a = api.post("/v1/merchant/api-keys", {}, idem="shared")
+    b = Api(client, other).post("/v1/merchant/api-keys", {}, idem="shared")
+    assert a.status_code == b.status_code == 201 and "Idempotent-Replayed" not in b.headers
+
+
+def test_in_progress_and_expiry(runtime):
+    from core.db import utcnow
+    from core.idempotency import ABANDONED_AFTER, LIFETIME
+
+    store = runtime.idempotency
+    first = store.claim("s", "k", "fp")
+    assert first.outcome == "run"
+    assert store.claim("s", "k", "fp").outcome == "in_progress"
+    assert store.claim("s", "k", "other").outcome == "conflict"
+    # A claim abandoned by a dead process can be taken over, and the dead one can't commit.
+    later = utcnow() + ABANDONED_AFTER + timedelta(seconds=1)
+    takeover = store.claim("s", "k", "fp", now=later)
+    assert takeover.outcome == "run" and takeover.attempt != first.attempt
+    with runtime.uow() as uow, pytest.raises(RuntimeError):
+        store.complete(uow, first, 200, b"{}")
+    with runtime.uow() as uow:
+        store.complete(uow, takeover, 201, b'{"ok":1}')
+        uow.commit()
+    replay = store.claim("s", "k", "fp")
+    assert (replay.outcome, replay.status, replay.body) == ("replay", 201, b'{"ok":1}')
+    # After 24 hours the key is free again.
+    assert store.claim("s", "k", "other", now=utcnow() + LIFETIME + timedelta(seconds=1)).outcome == "run"
+
+
+@pytest.mark.postgres
+def test_twenty_identical_requests_at_once_run_exactly_once(pg_runtime):
+    from api.app import create_app
+    from tests.conftest import Api, create_merchant
+
+    app = create_app(runtime=pg_runtime)
+    _, key = create_merchant(pg_runtime)
+    barrier = threading.Barrier(20)
+    results: list = []
+
+    def fire():
+        client = Api(app.test_client(), key)
+        barrier.wait()
+        r = client.post("/v1/merchant/api-keys", {"name": "race"}, idem="race-key")
+        results.append((r.status_code, r.get_json(), r.headers.get("Idempotent-Replayed")))
+
+    threads = [threading.Thread(target=fire) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    created = [r for r in results if r[0] == 201]
+    in_progress = [r for r in results if r[0] == 409]
+    assert len(created) + len(in_progress) == 20
+    assert all(r[1]["error"]["code"] == "IDEMPOTENCY_IN_PROGRESS" for r in in_progress)
+    assert len({r[1]["data"]["id"] for r in created}) == 1, "every success is the same key"
+    assert sum(1 for r in created if r[2] != "true") == 1, "exactly one ran"
+    items = Api(app.test_client(), key).get("/v1/merchant/api-keys", limit=100).get_json()["data"]["items"]
+    assert [k["name"] for k in items].count("race") == 1

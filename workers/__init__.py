@@ -1,0 +1,1 @@
+"""Background jobs: module-level functions that take ids, run by RQ or in process."""

@@ -1,0 +1,35 @@
+"""The runtime a job runs against.
+
+The in-process runner passes its own runtime to each job; an RQ worker process builds
+one from the environment the first time a job asks for it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from core.config import Settings
+from core.runtime import Runtime
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime_for(given: Runtime | None) -> Runtime:
+    global _runtime
+    if given is not None:
+        return given
+    with _lock:
+        if _runtime is None:
+            from workers.queue import queue_for
+
+            rt = Runtime(Settings.from_env())
+            rt.jobs = queue_for(rt)
+            _runtime = rt
+        return _runtime
+
+
+def set_process_runtime(rt: Runtime) -> None:
+    global _runtime
+    with _lock:
+        _runtime = rt

@@ -1,0 +1,99 @@
+"""The two job queues: RQ on Redis (production, CI) and the in-process runner (embedded)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import queue
+import threading
+import time
+
+from core.runtime import Runtime
+
+log = logging.getLogger("soxara.jobs")
+QUEUE_NAME = "soxara"
+TICK_SECONDS = 1.0
+
+
+def resolve(job: str):
+    module, _, name = job.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class RQQueue:
+    def __init__(self, redis_url: str):
+        from redis import Redis
+        from rq import Queue, Retry
+
+        self.redis = Redis.from_url(redis_url)
+        self.queue = Queue(QUEUE_NAME, connection=self.redis)
+        self._retry = Retry(max=5, interval=[1, 5, 15, 60, 300])
+
+    def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
+        # Jobs are written to be safe to run twice (they act on rows, by id, under
+        # row locks), so at-least-once delivery with retries is what we want.
+        self.queue.enqueue(job, *args, job_id=job_id, retry=self._retry)
+
+
+class InProcessRunner:
+    """Runs jobs inside this process: the embedded default, with no Redis.
+
+    "thread": a daemon thread runs queued jobs and, every second, the scheduler's tick.
+    "eager": a job runs as soon as it is enqueued (which is after its transaction
+    committed), in the caller's thread; the tick runs only when a test calls it.
+    """
+
+    def __init__(self, runtime: Runtime, mode: str = "thread"):
+        self.runtime = runtime
+        self.mode = mode
+        self._q: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._eager_depth = 0
+
+    def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
+        if self.mode == "eager":
+            self._run(job, args)
+            return
+        self._ensure_thread()
+        self._q.put((job, args))
+
+    def _run(self, job: str, args) -> None:
+        try:
+            resolve(job)(*args, runtime=self.runtime)
+        except Exception:
+            # The scheduler's sweeps pick up whatever a failed job left undone.
+            log.exception("job %s%r failed", job, args)
+            if self.mode == "eager":
+                raise
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="soxara-jobs", daemon=True)
+            self._thread.start()
+
+    def start(self) -> None:
+        if self.mode == "thread":
+            self._ensure_thread()
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            timeout = max(0.0, next_tick - time.monotonic())
+            try:
+                job, args = self._q.get(timeout=timeout)
+                self._run(job, args)
+            except queue.Empty:
+                pass
+            if time.monotonic() >= next_tick:
+                self._run("workers.scheduled.tick", ())
+                next_tick = time.monotonic() + TICK_SECONDS
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def queue_for(runtime: Runtime):
+    if runtime.settings.redis_url:
+        return RQQueue(runtime.settings.redis_url)
+    return InProcessRunner(runtime, runtime.settings.inprocess_jobs)

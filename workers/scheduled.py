@@ -1,0 +1,37 @@
+"""The scheduler's tick: sweeps over rows whose time has come.
+
+Delayed work (a claim window ending, a sandbox deposit settling, a message that failed
+to send) is a row with a due time, not a timer in some process's memory, so it
+survives restarts and any number of workers can sweep at once: each sweep takes
+its rows under locks that skip what another worker already holds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from workers.context import runtime_for
+
+log = logging.getLogger("soxara.scheduler")
+
+# (name, function path) of every sweep; each takes (runtime, now) and returns a count.
+SWEEPS: list[str] = [
+    "workers.scheduled.purge_idempotency_keys",
+]
+
+
+def tick(runtime=None, now=None) -> dict[str, int]:
+    from workers.queue import resolve
+
+    rt = runtime_for(runtime)
+    done: dict[str, int] = {}
+    for path in SWEEPS:
+        try:
+            done[path] = resolve(path)(rt, now)
+        except Exception:
+            log.exception("sweep %s failed", path)
+    return done
+
+
+def purge_idempotency_keys(rt, now) -> int:
+    return rt.idempotency.purge_expired(now)

@@ -1,0 +1,45 @@
+"""`soxara worker`: an RQ worker with RQ's scheduler, plus the clock that ticks our sweeps."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from core.config import Settings
+
+log = logging.getLogger("soxara.worker")
+TICK_SECONDS = 1
+
+
+def _clock(redis, queue, stop: threading.Event) -> None:
+    # Any number of workers run this clock; a short Redis lock lets one of them enqueue
+    # each tick, and the sweeps themselves are safe to run concurrently anyway.
+    while not stop.is_set():
+        try:
+            if redis.set("soxara:tick-lock", "1", nx=True, px=int(TICK_SECONDS * 1000)):
+                queue.enqueue("workers.scheduled.tick", result_ttl=0)
+        except Exception:
+            log.exception("clock could not enqueue the tick")
+        stop.wait(TICK_SECONDS)
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    if not settings.redis_url:
+        raise SystemExit("soxara worker needs SOXARA_REDIS_URL; without it jobs run inside `soxara serve`")
+    from rq import Worker
+
+    from api.trace import install_logging
+    from workers.queue import RQQueue
+
+    install_logging()
+    q = RQQueue(settings.redis_url)
+    stop = threading.Event()
+    if not burst:
+        threading.Thread(target=_clock, args=(q.redis, q.queue, stop), daemon=True).start()
+    try:
+        Worker([q.queue], connection=q.redis).work(with_scheduler=True, burst=burst)
+    finally:
+        stop.set()
+        time.sleep(0)
+    return 0
