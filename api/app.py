@@ -14,6 +14,9 @@ from core.runtime import Runtime
 
 ROUTE_MODULES = [
     "api.routes.merchant",
+    "api.routes.wallets",
+    "api.routes.transfers",
+    "api.routes.deposits",
 ]
 
 

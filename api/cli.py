@@ -87,7 +87,65 @@ def cmd_merchant_create(args) -> int:
     return 0
 
 
-COMMANDS: dict = {}
+def cmd_sandbox_buyer(args) -> int:
+    from core import sandbox
+    from core.phones import normalise_local
+
+    if Settings.from_env().production:
+        print("soxara: sandbox buyers are test-mode users; they exist in production only for "
+              "test keys", file=sys.stderr)
+    rt = _runtime()
+    with rt.uow() as uow:
+        user, wallet = sandbox.make_buyer(uow, normalise_local(args.phone))
+        uow.commit()
+    _print({"user": {"id": user.id, "phone_number": user.phone_number, "country_code": user.country_code},
+            "wallet": {"id": wallet.id, "currency": wallet.currency, "livemode": wallet.livemode,
+                       "balance": wallet.balance}})
+    return 0
+
+
+def cmd_ledger_check(args) -> int:
+    from core import ledger
+
+    rt = _runtime(jobs=False)
+    with rt.uow() as uow:
+        breaches = ledger.check(uow)
+    for b in breaches:
+        print(f"BREACH {b}")
+    print(json.dumps({"ok": not breaches, "breaches": len(breaches)}))
+    return 1 if breaches else 0
+
+
+def cmd_ledger_adjust(args) -> int:
+    from core import adjustments, wallets
+
+    rt = _runtime(jobs=False)
+    with rt.uow() as uow:
+        entry = adjustments.adjust(uow, wallet_id=args.wallet, amount=args.amount, reason=args.reason)
+        uow.commit()
+        w = wallets.get(uow, args.wallet)
+        _print({"entry": {"id": entry.id, "kind": entry.kind, "obj_id": entry.obj_id, "memo": entry.memo,
+                          "currency": entry.currency, "livemode": entry.livemode,
+                          "created_at": entry.created_at.isoformat()},
+                "wallet": {"id": w.id, "balance": w.balance, "currency": w.currency}})
+    return 0
+
+
+def _register_money(sub) -> None:
+    sb = sub.add_parser("sandbox", help="sandbox helpers").add_subparsers(dest="sb_cmd", required=True)
+    b = sb.add_parser("buyer", help="a test buyer with $1000 in test USD")
+    b.add_argument("--phone", required=True)
+    b.set_defaults(fn=cmd_sandbox_buyer)
+    lg = sub.add_parser("ledger", help="the ledger").add_subparsers(dest="l_cmd", required=True)
+    lg.add_parser("check", help="verify every ledger invariant; exit 1 on any breach").set_defaults(fn=cmd_ledger_check)
+    a = lg.add_parser("adjust", help="operator credit (or debit with a negative amount)")
+    a.add_argument("--wallet", required=True)
+    a.add_argument("--amount", required=True, type=int, help="minor units; negative debits")
+    a.add_argument("--reason", required=True)
+    a.set_defaults(fn=cmd_ledger_adjust)
+
+
+COMMANDS: dict = {"money": _register_money}
 
 
 def build_parser() -> argparse.ArgumentParser:

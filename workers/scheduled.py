@@ -17,6 +17,9 @@ log = logging.getLogger("soxara.scheduler")
 # (name, function path) of every sweep; each takes (runtime, now) and returns a count.
 SWEEPS: list[str] = [
     "workers.scheduled.purge_idempotency_keys",
+    "workers.scheduled.expire_transfers",
+    "workers.scheduled.auto_claim_test_transfers",
+    "workers.scheduled.advance_deposits",
 ]
 
 
@@ -35,3 +38,21 @@ def tick(runtime=None, now=None) -> dict[str, int]:
 
 def purge_idempotency_keys(rt, now) -> int:
     return rt.idempotency.purge_expired(now)
+
+
+def expire_transfers(rt, now) -> int:
+    from core import transfers
+
+    return transfers.expire_due(rt, now)
+
+
+def auto_claim_test_transfers(rt, now) -> int:
+    from core import transfers
+
+    return transfers.auto_claim_due(rt, now)
+
+
+def advance_deposits(rt, now) -> int:
+    from core import deposits
+
+    return deposits.advance_due(rt, now)

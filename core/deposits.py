@@ -1,0 +1,122 @@
+"""Cash-in: a user adds money to their wallet from MTN MoMo or Orange Money.
+
+A deposit starts `pending`; the rail is asked to collect after the deposit is committed
+(by a job), then polled by the scheduler's sweep until it answers or times out. Only a
+`succeeded` collection credits the wallet, from the cash-in clearing account, once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Boolean, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core import ledger, rails, users, wallets
+from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.errors import InvalidInput, NotFound
+from core.ids import new_id
+from core.jobs import enqueue_after_commit
+from core.money import format_amount
+
+TIMEOUT = timedelta(seconds=60)
+POLL_EVERY = timedelta(seconds=1)
+
+
+class Deposit(Base):
+    __tablename__ = "deposits"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # dep_…
+    user_id: Mapped[str] = mapped_column(String(40), index=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    method: Mapped[str] = mapped_column(String(20))
+    phone_number: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(12))  # pending | succeeded | failed
+    failure_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    failure_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def create(uow: UnitOfWork, rt, *, user_id: str, amount: int, currency: str, method: str,
+           phone_number: str, livemode: bool) -> Deposit:
+    if method not in rails.MOBILE_MONEY:
+        raise InvalidInput("method must be mtn_momo or orange_money", field="method")
+    if currency not in ledger.CURRENCIES:
+        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
+    users.get(uow, user_id)
+    wallets.wallet_for(uow, wallets.USER, user_id, currency, livemode)
+    now = utcnow()
+    d = Deposit(id=new_id("dep"), user_id=user_id, livemode=livemode, method=method,
+                phone_number=phone_number, amount=amount, currency=currency, status="pending",
+                created_at=now, next_check_at=now)
+    uow.session.add(d)
+    uow.session.flush()
+    enqueue_after_commit(uow, rt.jobs, "workers.deposits.advance", d.id)
+    return d
+
+
+def get_for_user(uow: UnitOfWork, user_id: str, livemode: bool, deposit_id: str) -> Deposit:
+    d = uow.session.get(Deposit, deposit_id)
+    if d is None or d.user_id != user_id or d.livemode != livemode:
+        raise NotFound("no such deposit")
+    return d
+
+
+def advance(uow: UnitOfWork, rt, deposit_id: str, now: datetime | None = None) -> Deposit | None:
+    """Ask the rail about one pending deposit and act on its answer. Safe to run twice:
+    the deposit row is locked and only a pending deposit moves."""
+    now = now or utcnow()
+    d = uow.session.scalar(select(Deposit).where(Deposit.id == deposit_id).with_for_update())
+    if d is None or d.status != "pending":
+        return d
+    rail = rails.collection_rail(d.method, d.livemode)
+    if d.started_at is None:
+        d.started_at = now
+        result = rail.start_collection(reference=d.id, phone=d.phone_number, amount=d.amount,
+                                       currency=d.currency, now=now)
+    else:
+        result = rail.collection_status(reference=d.id, phone=d.phone_number,
+                                        started_at=d.started_at, now=now)
+    if result.status == "pending" and now - d.started_at >= TIMEOUT:
+        result = rails.RailResult("failed", "timeout", "the mobile money network did not answer")
+    if result.status == "succeeded":
+        clearing = wallets.system_account(uow, "cash_in_clearing", d.currency, d.livemode)
+        dst = wallets.wallet_for(uow, wallets.USER, d.user_id, d.currency, d.livemode)
+        ledger.post(uow, kind="deposit", obj_type="deposit", obj_id=d.id, livemode=d.livemode,
+                    currency=d.currency, legs=[(clearing.id, -d.amount), (dst.id, d.amount)])
+        d.status, d.settled_at, d.next_check_at = "succeeded", now, None
+        _notify(uow, rt, d, f"Added {format_amount(d.amount, d.currency)} to your wallet. Ref {d.id}")
+    elif result.status == "failed":
+        d.status, d.settled_at, d.next_check_at = "failed", now, None
+        d.failure_code, d.failure_message = result.failure_code, result.message
+        _notify(uow, rt, d, f"Your deposit of {format_amount(d.amount, d.currency)} failed: "
+                            f"{result.message or result.failure_code}. Nothing was taken. Ref {d.id}")
+    else:
+        d.next_check_at = now + POLL_EVERY
+    return d
+
+
+def _notify(uow: UnitOfWork, rt, d: Deposit, text: str) -> None:
+    from core import messaging
+
+    messaging.send_whatsapp(uow, rt, users.get(uow, d.user_id).phone_number, text)
+
+
+def advance_due(rt, now: datetime | None = None, limit: int = 200) -> int:
+    now = now or utcnow()
+    with rt.uow() as uow:
+        due = list(uow.session.scalars(
+            select(Deposit.id).where(Deposit.status == "pending", Deposit.next_check_at <= now)
+            .order_by(Deposit.next_check_at).limit(limit)))
+    for dep_id in due:
+        with rt.uow() as uow:
+            advance(uow, rt, dep_id, now)
+            uow.commit()
+    return len(due)

@@ -1,0 +1,193 @@
+"""The ledger: the one place money moves.
+
+Every movement is one journal entry whose postings sum to zero in its currency. Each
+account (a wallet: a user's, a merchant's or a system account such as claims held)
+keeps a materialised balance, updated in the same transaction as its postings, and each
+posting records the balance it left behind.
+
+Concurrency: `post` updates the touched balances in a fixed order (by account id) with
+one conditional UPDATE each. On PostgreSQL the UPDATE takes the row lock, so two
+entries touching the same wallets queue rather than deadlock, and the condition
+(`balance + amount >= 0`) is evaluated on the locked, current row, so of two transfers
+that would each overdraw a wallet exactly one wins. On SQLite, writers are serialised
+by the transaction itself (see core/db.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, Money, UnitOfWork, UTCDateTime, utcnow
+from core.errors import InsufficientFunds, InvalidInput
+from core.ids import new_id
+
+CURRENCIES = ("USD", "LRD")
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Account(Base):
+    """A wallet. `owner_type` is user, merchant or system; system accounts are named by code."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("owner_type", "owner_id", "currency", "livemode"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_type: Mapped[str] = mapped_column(String(10))
+    owner_id: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    balance: Mapped[int] = mapped_column(Money, default=0)
+    # Only accounts that stand for money outside Soxara (what a rail owes us, operator
+    # adjustments, sandbox funding) may go below zero.
+    may_go_negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+    __table_args__ = (Index("ix_journal_entries_object", "obj_type", "obj_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # transfer, claim, claim_return, deposit, adjustment…
+    obj_type: Mapped[str] = mapped_column(String(20))
+    obj_id: Mapped[str] = mapped_column(String(40))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    currency: Mapped[str] = mapped_column(String(3))
+    memo: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Posting(Base):
+    """One line of an entry: a signed amount on one account, and the balance it left."""
+
+    __tablename__ = "postings"
+    __table_args__ = (Index("ix_postings_account_seq", "account_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)  # txn_…
+    entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[int] = mapped_column(Money)
+    balance_after: Mapped[int] = mapped_column(Money)
+    kind: Mapped[str] = mapped_column(String(30))
+    obj_type: Mapped[str] = mapped_column(String(20))
+    obj_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bool,
+         currency: str, legs: list[tuple[str, int]], memo: str = "") -> JournalEntry:
+    """Move money: one balanced entry. Raises InsufficientFunds, leaving nothing changed
+    as far as the caller's transaction goes (the caller rolls back)."""
+    if currency not in CURRENCIES:
+        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    merged: dict[str, int] = defaultdict(int)
+    for account_id, amount in legs:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError("ledger amounts are integer minor units")
+        merged[account_id] += amount
+    merged = {a: amt for a, amt in merged.items() if amt != 0}
+    if len(merged) < 2 or sum(merged.values()) != 0:
+        raise ValueError(f"unbalanced entry {kind} for {obj_id}: {dict(merged)}")
+
+    s = uow.session
+    now = utcnow()
+    entry = JournalEntry(id=new_id("jrn"), kind=kind, obj_type=obj_type, obj_id=obj_id,
+                         livemode=livemode, currency=currency, memo=memo[:500], created_at=now)
+    s.add(entry)
+    postings = []
+    for account_id in sorted(merged):  # fixed lock order: no deadlocks between entries
+        amount = merged[account_id]
+        row = s.execute(
+            update(Account)
+            .where(Account.id == account_id, Account.currency == currency,
+                   Account.livemode == livemode,
+                   or_(Account.may_go_negative, Account.balance + amount >= 0))
+            .values(balance=Account.balance + amount)
+            .returning(Account.balance)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is None:
+            acct = s.get(Account, account_id)
+            if acct is None or acct.currency != currency or acct.livemode != livemode:
+                raise ValueError(f"account {account_id} cannot take a {currency} entry in this mode")
+            raise InsufficientFunds("insufficient funds", details={"wallet": account_id})
+        postings.append(Posting(id=new_id("txn"), entry_id=entry.id, account_id=account_id,
+                                amount=amount, balance_after=row[0], kind=kind,
+                                obj_type=obj_type, obj_id=obj_id, created_at=now))
+    s.add_all(postings)
+    # Balances changed under the ORM's feet: reload any wallet the session already holds.
+    for obj in list(s.identity_map.values()):
+        if isinstance(obj, Account) and obj.id in merged:
+            s.expire(obj, ["balance"])
+    s.flush()
+    return entry
+
+
+def check(uow: UnitOfWork) -> list[str]:
+    """Every invariant of the ledger, checked from the rows. [] means all hold."""
+    s = uow.session
+    breaches: list[str] = []
+    for entry_id, total, n in s.execute(
+        select(Posting.entry_id, func.sum(Posting.amount), func.count())
+        .group_by(Posting.entry_id)
+        .having(or_(func.sum(Posting.amount) != 0, func.count() < 2))
+    ):
+        breaches.append(f"entry {entry_id} does not balance: {n} postings sum to {total}")
+    orphan = s.scalar(select(func.count()).select_from(JournalEntry).where(
+        ~select(Posting.seq).where(Posting.entry_id == JournalEntry.id).exists()))
+    if orphan:
+        breaches.append(f"{orphan} journal entries have no postings")
+    for acct_id, currency, entry_currency in s.execute(
+        select(Account.id, Account.currency, JournalEntry.currency)
+        .join(Posting, Posting.account_id == Account.id)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(or_(JournalEntry.currency != Account.currency, JournalEntry.livemode != Account.livemode))
+        .limit(20)
+    ):
+        breaches.append(f"wallet {acct_id} ({currency}) has a posting from a {entry_currency} entry or another mode")
+    sums = select(Posting.account_id, func.coalesce(func.sum(Posting.amount), 0).label("total")) \
+        .group_by(Posting.account_id).subquery()
+    for acct_id, balance, total in s.execute(
+        select(Account.id, Account.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == Account.id)
+        .where(Account.balance != func.coalesce(sums.c.total, 0))
+    ):
+        breaches.append(f"wallet {acct_id} balance {balance} != sum of its postings {total}")
+    for acct_id, balance in s.execute(
+        select(Account.id, Account.balance).where(Account.balance < 0, ~Account.may_go_negative)
+    ):
+        breaches.append(f"wallet {acct_id} is negative: {balance}")
+    # Each posting's balance_after must be the running sum of its account's postings.
+    bad_chain = s.execute(text(
+        "SELECT account_id, id FROM (SELECT account_id, id, balance_after, "
+        "SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM postings) t "
+        "WHERE running != balance_after LIMIT 20"
+    )).all()
+    for acct_id, posting_id in bad_chain:
+        breaches.append(f"posting {posting_id} on {acct_id}: balance_after is not the running balance")
+    for currency, livemode, total in s.execute(
+        select(Account.currency, Account.livemode, func.sum(Account.balance))
+        .group_by(Account.currency, Account.livemode)
+        .having(func.sum(Account.balance) != 0)
+    ):
+        breaches.append(f"{currency} {'live' if livemode else 'test'} balances sum to {total}, not 0")
+    return breaches

@@ -1,0 +1,276 @@
+"""Transfers: money from a user or a merchant to any phone number.
+
+If the number belongs to a user, the money arrives at once (`succeeded`). Otherwise it
+waits in the claims-held account (`pending_claim`) while the number is sent a claim
+link; the new user claims it (`claimed`), or at the end of the claim window it goes
+back to the sender (`expired`). In test mode a pending claim completes by itself after
+about ten seconds, so an integration can see the whole life of a transfer.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Boolean, Index, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core import crypto, events, ledger, users, wallets
+from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.errors import InvalidInput, InvalidState, NotFound, Refused
+from core.ids import new_id, random_string
+from core.money import format_amount
+
+CLAIM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed on a phone
+CLAIM_CODE_LENGTH = 8
+TEST_AUTO_CLAIM_AFTER = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who sends: a user (their own wallet) or a merchant (payouts from its wallet)."""
+
+    kind: str  # "user" | "merchant"
+    id: str
+    livemode: bool
+
+
+class Transfer(Base):
+    __tablename__ = "transfers"
+    __table_args__ = (
+        Index("ix_transfers_sender", "sender_type", "sender_id", "id"),
+        Index("ix_transfers_pending", "status", "claim_expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # tr_…
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    sender_type: Mapped[str] = mapped_column(String(10))
+    sender_id: Mapped[str] = mapped_column(String(40))
+    sender_wallet_id: Mapped[str] = mapped_column(String(40))
+    to_phone_number: Mapped[str] = mapped_column(String(20), index=True)
+    recipient_user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20))
+    claim_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    auto_claim_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def snapshot(t: Transfer) -> dict:
+    """The transfer as the outside world sees it (events carry this)."""
+    return {
+        "id": t.id, "object": "transfer", "livemode": t.livemode, "amount": t.amount,
+        "currency": t.currency, "status": t.status, "to_phone_number": t.to_phone_number,
+        "recipient": t.recipient_user_id, "sender": {"type": t.sender_type, "id": t.sender_id},
+        "note": t.note, "claim_expires_at": events.iso(t.claim_expires_at),
+        "created_at": events.iso(t.created_at), "claimed_at": events.iso(t.claimed_at),
+        "expired_at": events.iso(t.expired_at),
+    }
+
+
+def _event(uow: UnitOfWork, type_: str, t: Transfer) -> None:
+    events.record(uow, type_, object_type="transfer", object_id=t.id, snapshot=snapshot(t),
+                  livemode=t.livemode, merchant_id=t.sender_id if t.sender_type == "merchant" else None)
+
+
+def _hash_code(rt, code: str) -> str:
+    return crypto.keyed_hash(rt.secret_key, "claim-code", code.strip().upper())
+
+
+def claim_link(rt, code: str) -> str:
+    """A wa.me link that opens the chat with Soxara with `CLAIM <code>` already typed."""
+    number = rt.settings.whatsapp_number.lstrip("+")
+    return f"https://wa.me/{number}?text={urllib.parse.quote('CLAIM ' + code)}"
+
+
+def _sender_label(uow: UnitOfWork, t: Transfer) -> str:
+    if t.sender_type == "user":
+        return users.get(uow, t.sender_id).phone_number
+    from core.merchants import get_merchant
+
+    return get_merchant(uow, t.sender_id).name
+
+
+def _notify(uow: UnitOfWork, rt, phone: str, text: str) -> None:
+    from core import messaging
+
+    messaging.send_whatsapp(uow, rt, phone, text)
+
+
+def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_phone: str,
+         note: str | None = None, now: datetime | None = None) -> Transfer:
+    """Send `amount` minor units of `currency` to the phone `to_phone` (E.164).
+
+    Raises InsufficientFunds (nothing moves) or InvalidInput (sending to yourself).
+    """
+    now = now or utcnow()
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
+    if currency not in ledger.CURRENCIES:
+        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    recipient = users.find_by_phone(uow, to_phone)
+    if sender.kind == "user" and recipient is not None and recipient.id == sender.id:
+        raise InvalidInput("you cannot send money to yourself", field="to_phone_number")
+    src = wallets.wallet_for(uow, sender.kind, sender.id, currency, sender.livemode)
+    t = Transfer(id=new_id("tr"), livemode=sender.livemode, sender_type=sender.kind,
+                 sender_id=sender.id, sender_wallet_id=src.id, to_phone_number=to_phone,
+                 amount=amount, currency=currency, note=(note or None) and note[:200],
+                 created_at=now)
+    money = format_amount(amount, currency)
+    if recipient is not None:
+        dst = wallets.wallet_for(uow, wallets.USER, recipient.id, currency, sender.livemode)
+        t.recipient_user_id = recipient.id
+        t.status = "succeeded"
+        t.succeeded_at = now
+        uow.session.add(t)
+        ledger.post(uow, kind="transfer", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
+                    currency=currency, legs=[(src.id, -amount), (dst.id, amount)])
+        _event(uow, "transfer.created", t)
+        _event(uow, "transfer.succeeded", t)
+        _notify(uow, rt, recipient.phone_number,
+                f"You received {money} from {_sender_label(uow, t)}. Ref {t.id}")
+        return t
+
+    code = random_string(CLAIM_CODE_LENGTH, CLAIM_ALPHABET)
+    held = wallets.system_account(uow, "claims_held", currency, sender.livemode)
+    t.status = "pending_claim"
+    t.claim_code_hash = _hash_code(rt, code)
+    t.claim_expires_at = now + timedelta(hours=rt.settings.claim_window_hours)
+    if not sender.livemode:
+        t.auto_claim_at = now + TEST_AUTO_CLAIM_AFTER
+    uow.session.add(t)
+    ledger.post(uow, kind="transfer_hold", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
+                currency=currency, legs=[(src.id, -amount), (held.id, amount)])
+    _event(uow, "transfer.created", t)
+    days = max(1, rt.settings.claim_window_hours // 24)
+    _notify(uow, rt, to_phone,
+            f"{_sender_label(uow, t)} sent you {money} on Soxara. "
+            f"Claim it within {days} day{'s' if days != 1 else ''}: {claim_link(rt, code)} "
+            f"(or send: CLAIM {code}). Ref {t.id}")
+    return t
+
+
+def _locked(uow: UnitOfWork, transfer_id: str) -> Transfer | None:
+    return uow.session.scalar(select(Transfer).where(Transfer.id == transfer_id).with_for_update())
+
+
+def claim(uow: UnitOfWork, rt, *, user_id: str, claim_code: str, now: datetime | None = None) -> Transfer:
+    """Move a pending transfer to the user it was sent to. Only that phone may claim it."""
+    now = now or utcnow()
+    user = users.get(uow, user_id)
+    code = (claim_code or "").strip().upper()
+    found = uow.session.scalar(select(Transfer.id).where(Transfer.claim_code_hash == _hash_code(rt, code))) \
+        if code else None
+    t = _locked(uow, found) if found else None
+    # Someone else's code looks exactly like a code that does not exist.
+    if t is None or t.to_phone_number != user.phone_number:
+        raise NotFound("no transfer with this claim code was sent to your number")
+    if t.status == "claimed":
+        raise InvalidState(f"transfer {t.id} was already claimed")
+    if t.status == "expired" or (t.claim_expires_at is not None and t.claim_expires_at <= now):
+        raise Refused(f"the claim window for {t.id} has ended; the money went back to the sender",
+                      code="CLAIM_EXPIRED")
+    if t.status != "pending_claim":
+        raise InvalidState(f"transfer {t.id} cannot be claimed")
+    _complete_claim(uow, rt, t, user, now)
+    return t
+
+
+def _complete_claim(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> None:
+    held = wallets.system_account(uow, "claims_held", t.currency, t.livemode)
+    dst = wallets.wallet_for(uow, wallets.USER, user.id, t.currency, t.livemode)
+    ledger.post(uow, kind="claim", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
+                currency=t.currency, legs=[(held.id, -t.amount), (dst.id, t.amount)])
+    t.status = "claimed"
+    t.recipient_user_id = user.id
+    t.claimed_at = now
+    t.auto_claim_at = None
+    _event(uow, "transfer.claimed", t)
+    money = format_amount(t.amount, t.currency)
+    _notify(uow, rt, user.phone_number, f"You claimed {money}. It is in your wallet. Ref {t.id}")
+    if t.sender_type == "user":
+        _notify(uow, rt, users.get(uow, t.sender_id).phone_number,
+                f"{user.phone_number} claimed the {money} you sent. Ref {t.id}")
+
+
+def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
+    held = wallets.system_account(uow, "claims_held", t.currency, t.livemode)
+    ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
+                currency=t.currency, legs=[(held.id, -t.amount), (t.sender_wallet_id, t.amount)])
+    t.status = "expired"
+    t.expired_at = now
+    t.auto_claim_at = None
+    _event(uow, "transfer.expired", t)
+    if t.sender_type == "user":
+        _notify(uow, rt, users.get(uow, t.sender_id).phone_number,
+                f"{t.to_phone_number} did not claim the {format_amount(t.amount, t.currency)} "
+                f"you sent; it is back in your wallet. Ref {t.id}")
+
+
+def _due(rt, column, now: datetime, limit: int) -> list[str]:
+    with rt.uow() as uow:
+        return list(uow.session.scalars(
+            select(Transfer.id).where(Transfer.status == "pending_claim", column <= now)
+            .order_by(column).limit(limit)))
+
+
+def expire_due(rt, now: datetime | None = None, limit: int = 200) -> int:
+    """Return unclaimed money whose claim window has ended. Each transfer in its own
+    transaction, re-checked under its row lock, so concurrent sweepers never double-return."""
+    now = now or utcnow()
+    done = 0
+    for tid in _due(rt, Transfer.claim_expires_at, now, limit):
+        with rt.uow() as uow:
+            t = _locked(uow, tid)
+            if t is None or t.status != "pending_claim" or t.claim_expires_at > now:
+                continue
+            _expire(uow, rt, t, now)
+            uow.commit()
+            done += 1
+    return done
+
+
+def auto_claim_due(rt, now: datetime | None = None, limit: int = 200) -> int:
+    """Test mode: a pending claim completes by itself after about ten seconds."""
+    now = now or utcnow()
+    done = 0
+    for tid in _due(rt, Transfer.auto_claim_at, now, limit):
+        with rt.uow() as uow:
+            t = _locked(uow, tid)
+            if t is None or t.status != "pending_claim" or t.livemode or t.auto_claim_at is None \
+                    or t.auto_claim_at > now:
+                continue
+            user = users.get_or_create(uow, t.to_phone_number)
+            _complete_claim(uow, rt, t, user, now)
+            uow.commit()
+            done += 1
+    return done
+
+
+def get_for_sender(uow: UnitOfWork, sender: Party, transfer_id: str) -> Transfer:
+    t = uow.session.get(Transfer, transfer_id)
+    if t is None or t.sender_type != sender.kind or t.sender_id != sender.id or t.livemode != sender.livemode:
+        raise NotFound("no such transfer")
+    return t
+
+
+def pending_claims_for(uow: UnitOfWork, phone: str, livemode: bool | None = None) -> list[Transfer]:
+    q = select(Transfer).where(Transfer.to_phone_number == phone, Transfer.status == "pending_claim")
+    if livemode is not None:
+        q = q.where(Transfer.livemode == livemode)
+    return list(uow.session.scalars(q.order_by(Transfer.id)))
+
+
+def list_for_sender(uow: UnitOfWork, sender: Party, *, limit: int, before_id: str | None = None) -> list[Transfer]:
+    q = select(Transfer).where(Transfer.sender_type == sender.kind, Transfer.sender_id == sender.id,
+                               Transfer.livemode == sender.livemode)
+    if before_id:
+        q = q.where(Transfer.id < before_id)
+    return list(uow.session.scalars(q.order_by(Transfer.id.desc()).limit(limit)))

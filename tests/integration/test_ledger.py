@@ -1,0 +1,135 @@
+"""The ledger's invariants, on the suite's backend."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from core import adjustments, ledger, sandbox, users, wallets
+from core.errors import InsufficientFunds, InvalidInput
+
+
+def _user_wallet(uow, phone, currency="USD", livemode=False):
+    u = users.get_or_create(uow, phone)
+    return wallets.wallet_for(uow, wallets.USER, u.id, currency, livemode)
+
+
+def test_a_balanced_entry_moves_money_and_records_balances(runtime):
+    with runtime.uow() as uow:
+        _, a = sandbox.make_buyer(uow, "+231881000001")
+        b = _user_wallet(uow, "+231881000002")
+        ledger.post(uow, kind="transfer", obj_type="transfer", obj_id="tr_x", livemode=False,
+                    currency="USD", legs=[(a.id, -2500), (b.id, 2500)])
+        uow.commit()
+        assert wallets.get(uow, a.id).balance == 97500
+        assert wallets.get(uow, b.id).balance == 2500
+        (p,) = wallets.transactions(uow, b.id, limit=10)
+        assert (p.amount, p.balance_after, p.kind, p.obj_id) == (2500, 2500, "transfer", "tr_x")
+        assert ledger.check(uow) == []
+
+
+def test_unbalanced_or_float_entries_are_bugs(runtime):
+    with runtime.uow() as uow:
+        a = _user_wallet(uow, "+231881000001")
+        b = _user_wallet(uow, "+231881000002")
+        with pytest.raises(ValueError):
+            ledger.post(uow, kind="x", obj_type="x", obj_id="x", livemode=False, currency="USD",
+                        legs=[(a.id, -1), (b.id, 2)])
+        with pytest.raises(TypeError):
+            ledger.post(uow, kind="x", obj_type="x", obj_id="x", livemode=False, currency="USD",
+                        legs=[(a.id, -1.0), (b.id, 1.0)])
+
+
+def test_currency_and_mode_must_match_the_wallets(runtime):
+    with runtime.uow() as uow:
+        _, a = sandbox.make_buyer(uow, "+231881000001")
+        lrd = _user_wallet(uow, "+231881000002", "LRD")
+        live = _user_wallet(uow, "+231881000003", "USD", livemode=True)
+        for other in (lrd, live):
+            with pytest.raises(ValueError):
+                ledger.post(uow, kind="x", obj_type="x", obj_id="x", livemode=False, currency="USD",
+                            legs=[(a.id, -1), (other.id, 1)])
+
+
+def test_no_wallet_goes_below_zero(runtime):
+    with runtime.uow() as uow:
+        a = _user_wallet(uow, "+231881000001")
+        b = _user_wallet(uow, "+231881000002")
+        with pytest.raises(InsufficientFunds):
+            ledger.post(uow, kind="t", obj_type="t", obj_id="t", livemode=False, currency="USD",
+                        legs=[(a.id, -1), (b.id, 1)])
+        uow.rollback()
+        assert ledger.check(uow) == []
+
+
+def test_check_finds_tampering(runtime):
+    with runtime.uow() as uow:
+        _, a = sandbox.make_buyer(uow, "+231881000001")
+        uow.commit()
+    with runtime.engine.begin() as c:
+        c.execute(sa.text("UPDATE accounts SET balance = balance + 1 WHERE id = :i"), {"i": a.id})
+    with runtime.uow() as uow:
+        breaches = ledger.check(uow)
+    assert any("sum of its postings" in b for b in breaches)
+    assert any("balances sum to" in b for b in breaches)
+
+
+def test_check_finds_a_broken_balance_chain_and_negative_wallets(runtime):
+    with runtime.uow() as uow:
+        _, a = sandbox.make_buyer(uow, "+231881000001")
+        uow.commit()
+    with runtime.engine.begin() as c:
+        c.execute(sa.text("UPDATE postings SET balance_after = 5 WHERE account_id = :i"), {"i": a.id})
+        c.execute(sa.text("UPDATE accounts SET balance = -1 WHERE owner_id = 'claims_held'"))
+    with runtime.uow() as uow:
+        breaches = ledger.check(uow)
+    assert any("running balance" in b for b in breaches)
+
+
+def test_sandbox_buyer_is_topped_up_not_doubled(runtime):
+    with runtime.uow() as uow:
+        _, w = sandbox.make_buyer(uow, "+231881000001")
+        uow.commit()
+    with runtime.uow() as uow:
+        _, w2 = sandbox.make_buyer(uow, "+231881000001")
+        uow.commit()
+        assert w2.id == w.id and w2.balance == 100000 and w2.livemode is False
+        assert ledger.check(uow) == []
+
+
+def test_adjustment_needs_a_reason_and_is_a_ledger_entry(runtime):
+    with runtime.uow() as uow:
+        w = _user_wallet(uow, "+231881000001", "LRD", livemode=True)
+        uow.commit()
+    with runtime.uow() as uow, pytest.raises(InvalidInput):
+        adjustments.adjust(uow, wallet_id=w.id, amount=500, reason="")
+    with runtime.uow() as uow:
+        adjustments.adjust(uow, wallet_id=w.id, amount=500, reason="refund for failed MoMo reversal")
+        uow.commit()
+    with runtime.uow() as uow:
+        with pytest.raises(InsufficientFunds):
+            adjustments.adjust(uow, wallet_id=w.id, amount=-501, reason="too much")
+        uow.rollback()
+        adjustments.adjust(uow, wallet_id=w.id, amount=-200, reason="reversal")
+        uow.commit()
+        assert wallets.get(uow, w.id).balance == 300
+        kinds = [p.kind for p in wallets.transactions(uow, w.id, limit=5)]
+        assert kinds == ["adjustment", "adjustment"]
+        assert ledger.check(uow) == []
+
+
+def test_cli_ledger_check_and_adjust(runtime, capsys, monkeypatch):
+    from api import cli
+
+    with runtime.uow() as uow:
+        w = _user_wallet(uow, "+231881000001")
+        uow.commit()
+    monkeypatch.setenv("SOXARA_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("SOXARA_SECRET_KEY", runtime.settings.secret_key)
+    assert cli.main(["ledger", "adjust", "--wallet", w.id, "--amount", "700", "--reason", "goodwill"]) == 0
+    assert '"balance": 700' in capsys.readouterr().out
+    assert cli.main(["ledger", "check"]) == 0
+    with runtime.engine.begin() as c:
+        c.execute(sa.text("UPDATE accounts SET balance = 1 WHERE id = :i"), {"i": w.id})
+    assert cli.main(["ledger", "check"]) == 1
+    assert "BREACH" in capsys.readouterr().out
