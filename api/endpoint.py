@@ -133,6 +133,7 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, auth: str, scope: str | N
             return _serve(spec, handler, path)
 
         view.__name__ = f"{handler.__name__}_{method.lower()}"
+        view.endpoint_spec = spec  # the OpenAPI document joins the URL map to its declaration
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=[method])
         return handler
 
