@@ -1,6 +1,6 @@
 """Imports every module that defines tables, so `Base.metadata` is the whole schema."""
 
-from core import idempotency, merchants, users  # noqa: F401
+from core import conversations, idempotency, merchants, users  # noqa: F401
 from core import deposits, events, ledger, transfers  # noqa: F401
 from core.db import Base
 

@@ -1,0 +1,271 @@
+"""Everything the bot says, in one place.
+
+Short lines for small screens. Amounts read `$12.50` and `LRD 1,000.00` (core.money);
+a confirmation spells the currency out, because in Liberia "$" can mean either dollar.
+Every message about money ends with the id (`Ref tr_…`) a support agent looks up.
+"""
+
+from __future__ import annotations
+
+from core.money import format_amount
+
+METHODS = {"mtn_momo": "MTN MoMo", "orange_money": "Orange Money"}
+
+
+def money(amount: int, currency: str) -> str:
+    return format_amount(amount, currency)
+
+
+def money_spelled(amount: int, currency: str) -> str:
+    """`$12.50 (USD)` or `LRD 1,000.00`: unambiguous where a person approves a payment."""
+    text = format_amount(amount, currency)
+    return f"{text} (USD)" if currency == "USD" else text
+
+
+def greeting_name(profile_name: str | None) -> str:
+    name = (profile_name or "").strip().split(" ")[0][:30]
+    return f", {name}" if name else ""
+
+
+# --- getting in --------------------------------------------------------------------------
+
+def welcome_new(name: str | None) -> str:
+    return (f"Welcome to Soxara{greeting_name(name)}!\n"
+            "Hold, send and receive USD and LRD right here in WhatsApp.")
+
+
+def welcome_back(name: str | None) -> str:
+    return f"Welcome back{greeting_name(name)}."
+
+
+def money_waiting(amount: int, currency: str, sender: str, transfer_id: str) -> str:
+    return f"{sender} sent you {money(amount, currency)}. Log in to claim it.\nRef {transfer_id}"
+
+
+CODE_SENT = "To log in, reply with the 6-digit code we just sent you."
+CODE_PROMPT = "Reply with the 6-digit code we sent you, or NEW for a new code."
+CODE_WRONG = "That code is not right. Check the newest code and try again, or reply NEW."
+CODE_DEAD = "That code has expired or was tried too often. Reply NEW for a new one."
+CODE_RESENT = "We sent you a new code. Reply with it to log in."
+
+
+def code_rate_limited(seconds: int) -> str:
+    return f"Too many codes asked for. Try again in {_minutes(seconds)}, then reply NEW."
+
+
+LOGGED_IN = "You're logged in."
+
+
+def logged_out_idle(minutes: int) -> str:
+    return f"You were logged out after {minutes} minutes without a message."
+
+
+LOGGED_OUT = "You're logged out. Send HI to log in again."
+NOT_LOGGED_IN_CANCEL = "OK. Send HI whenever you want to log in."
+
+# --- PIN ---------------------------------------------------------------------------------
+
+PIN_CHOOSE = ("Choose a 4–6 digit PIN. You'll use it to approve every payment.\n"
+              "Never share it, not even with Soxara staff.")
+PIN_REPEAT = "Type the same PIN again to confirm it."
+PIN_MISMATCH = "Those PINs don't match. Choose your PIN again."
+PIN_FORMAT = "A PIN is 4 to 6 digits, numbers only."
+PIN_SET = "Your PIN is set."
+PIN_NEW = "Type your new 4–6 digit PIN."
+PIN_CURRENT_TO_APPROVE = "Now type your current PIN to approve the change."
+PIN_CHANGED = "Your PIN is changed."
+PIN_UNCHANGED = "Your PIN was not changed."
+
+
+def pin_wrong(tries_left: int | None) -> str:
+    if tries_left is None:
+        return "Wrong PIN. Try again, or CANCEL."
+    return f"Wrong PIN. {tries_left} {'try' if tries_left == 1 else 'tries'} left, or CANCEL."
+
+
+def pin_locked(seconds: int | None) -> str:
+    when = f" for {_minutes(seconds)}" if seconds else " for a while"
+    return f"Your PIN is locked{when} after too many wrong tries. Nothing was moved."
+
+
+def pin_rejected(reason: str) -> str:
+    return f"That PIN can't be used: {reason}. Choose another."
+
+
+# --- the menu ----------------------------------------------------------------------------
+
+MENU = ("What would you like to do?\n"
+        "1 Balance\n"
+        "2 Send money\n"
+        "3 Add money\n"
+        "4 Recent transactions\n"
+        "5 Claim money\n"
+        "6 Change PIN\n"
+        "7 Help\n"
+        "Reply with a number.")
+DIDNT_GET = "Sorry, I didn't get that."
+MEDIA_ONLY = "I can only read text messages."
+TIMED_OUT = "That step timed out after 10 minutes, so we started over. Nothing was moved."
+NOTHING_TO_CANCEL = "Nothing to cancel."
+OOPS = "Sorry, something went wrong on our side. Nothing was moved. Reply MENU to start again."
+
+HELP = ("Soxara help\n"
+        "MENU: main menu\n"
+        "BAL: your balance\n"
+        "SEND 12.50 USD 0881234567: send money\n"
+        "CLAIM <code>: claim money sent to you\n"
+        "CANCEL: stop what you're doing\n"
+        "LOGOUT: log out\n"
+        "For support, quote the Ref (tr_…, dep_…) of the payment.")
+
+
+def balance(wallets: list[tuple[int, str, str]]) -> str:
+    lines = [f"{money(amount, cur)}  ({wallet_id})" for amount, cur, wallet_id in wallets]
+    return "Your balance:\n" + "\n".join(lines)
+
+
+def history(rows: list[tuple[str, int, str, str, str]]) -> str:
+    """rows: (date, signed amount, currency, what, object id), newest first."""
+    if not rows:
+        return "No transactions yet."
+    out = ["Recent transactions:"]
+    for day, amount, cur, what, obj_id in rows:
+        sign = "+" if amount > 0 else "-"
+        out.append(f"{day} {sign}{money(abs(amount), cur)} {what}\n  Ref {obj_id}")
+    return "\n".join(out)
+
+
+HISTORY_KINDS = {
+    "transfer": "sent",
+    "transfer_hold": "sent (waiting for claim)",
+    "claim": "received",
+    "claim_return": "returned, not claimed",
+    "deposit": "added",
+    "adjustment": "adjustment",
+    "sandbox_funding": "test funds",
+}
+
+
+def history_kind(kind: str, amount: int) -> str:
+    if kind == "transfer" and amount > 0:
+        return "received"
+    return HISTORY_KINDS.get(kind, kind.replace("_", " "))
+
+
+# --- amounts, currencies, numbers --------------------------------------------------------
+
+AMOUNT_FORMAT = "Type an amount like 12.50 (a dot for cents)."
+AMOUNT_DECIMALS = "Amounts have at most two decimals, like 12.50."
+AMOUNT_NOT_POSITIVE = "The amount must be more than zero."
+AMOUNT_TOO_LARGE = "That amount is too large."
+CURRENCY_PROMPT = "Which currency?\n1 USD\n2 LRD"
+NUMBER_BAD = "That doesn't look like a phone number. Type it like 0881234567 or +231881234567."
+NUMBER_FOREIGN = "Soxara sends only to Liberian numbers (+231…). Type a Liberian number."
+NUMBER_SELF = "That's your own number. Type the number of the person you're paying."
+YES_NO = "Reply 1 for YES or 2 for NO."
+
+
+# --- send money --------------------------------------------------------------------------
+
+SEND_AMOUNT = "How much do you want to send? For example 12.50 USD or 1,000 LRD."
+
+
+def send_recipient(amount: int, currency: str) -> str:
+    return (f"Who gets {money(amount, currency)}? "
+            "Type their number, like 0881234567 or +231881234567.")
+
+
+def send_confirm(amount: int, currency: str, recipient: str) -> str:
+    return f"Send {money_spelled(amount, currency)} to {recipient}?\n1 YES\n2 NO"
+
+
+def send_pin(amount: int, currency: str, recipient: str) -> str:
+    return f"Type your PIN to send {money_spelled(amount, currency)} to {recipient}. (CANCEL to stop)"
+
+
+def send_done(amount: int, currency: str, recipient: str, transfer_id: str) -> str:
+    return f"Sent {money(amount, currency)} to {recipient}.\nRef {transfer_id}"
+
+
+def send_pending_claim(amount: int, currency: str, recipient: str, days: int, transfer_id: str) -> str:
+    return (f"{recipient} isn't on Soxara yet. We sent them a link to claim "
+            f"{money(amount, currency)}.\n"
+            f"If it isn't claimed within {days} day{'s' if days != 1 else ''}, it comes back to you.\n"
+            f"Ref {transfer_id}")
+
+
+def insufficient(currency: str, balance: int | None) -> str:
+    have = f" You have {money(balance, currency)}." if balance is not None else ""
+    return f"Not enough {currency} for that.{have} Nothing was sent."
+
+
+SEND_CANCELLED = "Cancelled. Nothing was sent."
+ALREADY_DONE = "That was already done."
+
+
+# --- add money ---------------------------------------------------------------------------
+
+ADD_AMOUNT = "How much do you want to add? For example 10 USD or 500 LRD."
+
+
+def add_method(amount: int, currency: str) -> str:
+    return f"Add {money(amount, currency)} from:\n1 MTN MoMo\n2 Orange Money"
+
+
+def add_phone(method: str, own_phone: str) -> str:
+    return f"Which {METHODS[method]} number pays?\n1 This number ({own_phone})\nor type another number."
+
+
+def add_confirm(amount: int, currency: str, method: str, phone: str) -> str:
+    return (f"Add {money_spelled(amount, currency)} from {METHODS[method]} {phone}?\n"
+            "1 YES\n2 NO")
+
+
+def add_pin(amount: int, currency: str, method: str, phone: str) -> str:
+    return (f"Type your PIN to request {money_spelled(amount, currency)} from "
+            f"{METHODS[method]} {phone}. (CANCEL to stop)")
+
+
+def add_started(amount: int, currency: str, method: str, phone: str, deposit_id: str) -> str:
+    return (f"Approve the {money(amount, currency)} request on {phone} ({METHODS[method]}).\n"
+            f"We'll message you when it lands.\nRef {deposit_id}")
+
+
+ADD_CANCELLED = "Cancelled. Nothing was requested."
+METHOD_PROMPT = "Reply 1 for MTN MoMo or 2 for Orange Money."
+
+
+# --- claim -------------------------------------------------------------------------------
+
+CLAIM_ASK = "Type the claim code from the message you got, like CLAIM K7M2PQ9X."
+CLAIM_NOT_FOUND = "No money with that code was sent to your number. Check the code and try again."
+CLAIM_ALREADY = "That money was already claimed."
+CLAIM_EXPIRED = "That claim has expired; the money went back to the sender."
+
+
+def claim_offer(items: list[tuple[int, str, str, str]]) -> str:
+    """items: (amount, currency, sender, transfer id) waiting for this number."""
+    lines = ["Money is waiting for you:"]
+    for amount, cur, sender, tid in items:
+        lines.append(f"{money(amount, cur)} from {sender}\n  Ref {tid}")
+    lines.append("To claim, reply with the CLAIM line from the message we sent you, "
+                 "like CLAIM K7M2PQ9X.")
+    return "\n".join(lines)
+
+
+# --- failures from core ------------------------------------------------------------------
+
+def refused(message: str) -> str:
+    """A refusal core explained in words (a closed claim, a rail that said no…)."""
+    text = (message or "").strip().rstrip(".")
+    return (text[:1].upper() + text[1:] + ". Nothing was moved.") if text else OOPS
+
+
+UNAVAILABLE = "That service isn't answering right now. Nothing was moved. Please try again soon."
+
+
+def _minutes(seconds: int | None) -> str:
+    if not seconds:
+        return "a few minutes"
+    m = max(1, (int(seconds) + 59) // 60)
+    return f"{m} minute{'s' if m != 1 else ''}"
