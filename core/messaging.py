@@ -1,0 +1,258 @@
+"""Outbound WhatsApp messages: stored with the change that caused them, sent by a worker.
+
+`send_whatsapp` writes the message in the caller's transaction and asks for delivery
+only after that transaction commits, so nobody is ever told about something that was
+rolled back. A worker then hands the message to the transport (Twilio, or the sandbox,
+which sends nothing: its stored rows are the sandbox outbox that `/dev/messages` lists).
+
+Secrets in messages. A message may have to carry a secret (a login code). The `body`
+column is the transcript support reads, so it holds the text with each `sensitive`
+value replaced by a mask. The real text exists only sealed (Fernet, under a key derived
+from SOXARA_SECRET_KEY) in `sealed_body`, which the worker opens to send and wipes as
+soon as the provider has it. The sandbox transport's "phone" is the outbox itself, so
+it keeps the sealed copy for `REVEAL_WINDOW` (what a developer's test phone would show)
+before the same wipe.
+
+Order. Messages to one phone go out in the order they were written (`seq`): delivery
+walks a phone's pending messages oldest first under row locks, and stops at the first
+one that fails, so a later message never overtakes an earlier one that is being retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.crypto import Sealer
+from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.ids import new_id
+from core.jobs import enqueue_after_commit
+from core.phones import normalise_e164
+
+MASK = "••••"  # fixed width: a mask must not tell how long the secret was
+MAX_BODY = 4096  # WhatsApp's limit for one message
+# A new message is sent by its own job at once; the sweep only takes it over if that job
+# has not managed to within this long (the job was lost, or the process died).
+GRACE = timedelta(seconds=10)
+# Waits after the 1st, 2nd… failed attempt; after the last one the message is given up.
+BACKOFF = [timedelta(seconds=s) for s in (5, 30, 120, 600, 1800)]
+MAX_ATTEMPTS = len(BACKOFF) + 1
+REVEAL_WINDOW = timedelta(minutes=15)
+DELIVER_JOB = "workers.messages.deliver"
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OutboundMessage(Base):
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        Index("ix_outbound_messages_to_phone", "to_phone", "seq"),
+        Index("ix_outbound_messages_next_attempt_at", "next_attempt_at"),
+    )
+
+    # Write order, which is delivery order: ids made in the same millisecond do not sort.
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)  # msg_…
+    to_phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(16), default="whatsapp")
+    # The transcript: sensitive values already masked. Never holds a secret.
+    body: Mapped[str] = mapped_column(Text)
+    # The text to send when it differs from `body`; sealed, and wiped once delivered.
+    sealed_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    status: Mapped[str] = mapped_column(String(10))  # queued | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a worker should (re)try; NULL once sent or given up.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    provider_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class TransportError(Exception):
+    """The provider did not take the message. `permanent`: retrying cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class MessageTransport(Protocol):
+    """What sends a message. Real ones live outside core (workers/twilio_transport.py)."""
+
+    # True when the transport's "recipient" is our own outbox (the sandbox), which keeps
+    # the sealed text for REVEAL_WINDOW so a developer can read what a phone would show.
+    keeps_delivered_copy: bool
+
+    def send(self, to_phone: str, body: str) -> str:
+        """Hand the message over; return the provider's id. Raises TransportError."""
+        ...
+
+
+class SandboxTransport:
+    """Sends nothing: the stored row is the message, marked sent with a fake provider id."""
+
+    keeps_delivered_copy = True
+
+    def send(self, to_phone: str, body: str) -> str:
+        return new_id("SMsandbox")
+
+
+def mask(body: str, sensitive: list[str] | None) -> str:
+    """The transcript copy of `body`: every occurrence of each sensitive value masked."""
+    masked = body
+    for secret in sensitive or []:
+        if not secret:
+            raise ValueError("an empty sensitive value masks nothing")
+        if secret not in body:
+            # The caller believes a secret is being masked; it is not in the text as given
+            # (formatted differently?), so it would not be, wherever else it appears.
+            raise ValueError("a sensitive value does not appear in the message body")
+        masked = masked.replace(secret, MASK)
+    return masked
+
+
+def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
+                  sensitive: list[str] | None = None, now: datetime | None = None) -> OutboundMessage:
+    """Send `body` to the WhatsApp number `to_phone` (E.164) once this transaction commits.
+
+    `sensitive`: values inside `body` (a code, a PIN) that the transcript must not keep;
+    they reach the phone but are stored only masked, and sealed until sent.
+    """
+    if not body:
+        raise ValueError("a message needs a body")
+    if len(body) > MAX_BODY:
+        raise ValueError(f"WhatsApp messages are at most {MAX_BODY} characters")
+    now = now or utcnow()
+    masked = mask(body, sensitive)
+    msg = OutboundMessage(
+        id=new_id("msg"), to_phone=normalise_e164(to_phone), channel="whatsapp", body=masked,
+        sealed_body=Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
+        status="queued", attempts=0, next_attempt_at=now + GRACE, created_at=now,
+    )
+    uow.session.add(msg)
+    uow.session.flush()
+    enqueue_after_commit(uow, rt.jobs, DELIVER_JOB, msg.id)
+    return msg
+
+
+def get(uow: UnitOfWork, message_id: str) -> OutboundMessage | None:
+    return uow.session.scalar(select(OutboundMessage).where(OutboundMessage.id == message_id))
+
+
+def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTransport, to_phone: str,
+                    *, up_to_seq: int | None = None, now: datetime | None = None,
+                    sweeping: bool = False) -> int:
+    """Send the phone's pending messages, oldest first, up to `up_to_seq`; the count sent.
+
+    Holds row locks on what it sends until the caller commits, so two workers never
+    send one message twice. Stops at the first failure (scheduling its retry) and at the
+    first message still waiting out its backoff: later messages wait behind it.
+    `sweeping`: give up at once if another worker holds this phone's oldest message.
+    """
+    now = now or utcnow()
+    s = uow.session
+    pending = select(OutboundMessage).where(
+        OutboundMessage.to_phone == to_phone, OutboundMessage.next_attempt_at.is_not(None)
+    ).order_by(OutboundMessage.seq)
+    if up_to_seq is not None:
+        pending = pending.where(OutboundMessage.seq <= up_to_seq)
+    if sweeping:
+        # Whoever holds a phone's oldest pending message is delivering that phone.
+        oldest = s.scalar(pending.limit(1).with_for_update(skip_locked=True))
+        if oldest is None:
+            return 0
+    # Locks are taken in `seq` order by everyone, so waiting here cannot deadlock.
+    rows = s.scalars(pending.with_for_update().execution_options(populate_existing=True)).all()
+    sealer = Sealer(secret_key)
+    sent = 0
+    for m in rows:
+        if m.attempts > 0 and m.next_attempt_at is not None and m.next_attempt_at > now:
+            break
+        text = m.body
+        if m.sealed_body is not None:
+            opened = sealer.open(m.sealed_body)
+            if opened is None:
+                # Sealed under another SOXARA_SECRET_KEY: the real text is gone for good.
+                _give_up(m, "the sealed text cannot be opened (secret key changed)")
+                continue
+            text = opened.decode()
+        m.attempts += 1
+        try:
+            sid = transport.send(m.to_phone, text)
+        except TransportError as e:
+            m.status = "failed"
+            m.error = str(e)[:300]
+            if e.permanent or m.attempts >= MAX_ATTEMPTS:
+                _give_up(m, m.error)
+                continue
+            m.next_attempt_at = now + BACKOFF[m.attempts - 1]
+            break
+        m.status, m.sent_at, m.provider_sid, m.error = "sent", now, sid[:64], None
+        m.next_attempt_at = None
+        if not transport.keeps_delivered_copy:
+            m.sealed_body = None
+        sent += 1
+    s.flush()
+    return sent
+
+
+def _give_up(m: OutboundMessage, error: str) -> None:
+    m.status, m.error, m.next_attempt_at, m.sealed_body = "failed", error[:300], None, None
+
+
+def phones_due(uow: UnitOfWork, now: datetime, limit: int = 100) -> list[str]:
+    """Phones with a message whose (re)try is due: a lost job or a failed attempt."""
+    q = (select(OutboundMessage.to_phone)
+         .where(OutboundMessage.next_attempt_at <= now)
+         .group_by(OutboundMessage.to_phone).limit(limit))
+    return list(uow.session.scalars(q))
+
+
+def forget_delivered_copies(uow: UnitOfWork, now: datetime) -> int:
+    """Wipe the sealed text of messages delivered more than REVEAL_WINDOW ago (sandbox)."""
+    res = uow.session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.sealed_body.is_not(None), OutboundMessage.next_attempt_at.is_(None),
+               OutboundMessage.created_at <= now - REVEAL_WINDOW)
+        .values(sealed_body=None)
+    )
+    return res.rowcount
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: str
+    to: str
+    body: str
+    status: str
+    created_at: datetime
+
+
+def outbox_for(uow: UnitOfWork, phone_e164: str, limit: int = 100, *,
+               secret_key: str | None = None) -> list[OutboxItem]:
+    """The newest `limit` messages to a phone, oldest first (the sandbox's `/dev/messages`).
+
+    `body` is the transcript (secrets masked). With `secret_key`, a message whose sealed
+    text is still held shows that instead: what the phone received. Only sandbox pages
+    should pass it; production wipes the sealed text when it sends.
+    """
+    rows = uow.session.scalars(
+        select(OutboundMessage).where(OutboundMessage.to_phone == phone_e164)
+        .order_by(OutboundMessage.seq.desc()).limit(limit)
+    ).all()
+    sealer = Sealer(secret_key) if secret_key else None
+    items = []
+    for m in reversed(rows):
+        body = m.body
+        if sealer is not None and m.sealed_body is not None:
+            opened = sealer.open(m.sealed_body)
+            body = opened.decode() if opened is not None else body
+        items.append(OutboxItem(id=m.id, to=m.to_phone, body=body, status=m.status,
+                                created_at=m.created_at))
+    return items

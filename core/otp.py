@@ -1,0 +1,172 @@
+"""One-time login codes sent by WhatsApp.
+
+A code is 6 random digits, valid for 5 minutes, and only the newest one for a phone
+counts. It is stored argon2-hashed: the attempt limit (5 wrong tries burn the code) is
+what protects it in use, and the slow hash means that even a stolen table together with
+the secret key does not give up live codes faster than they expire.
+
+Issuing is rate limited per phone (people mistype, but nobody needs more than a few
+codes) and per IP address, loosely: a carrier-grade NAT puts a whole town behind one
+address, so the IP limit only stops a single machine from spraying codes at thousands
+of numbers (each one costs a WhatsApp message).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import Index, Integer, String, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core import messaging, ratelimit, users
+from core.crypto import slow_hash, slow_verify
+from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.errors import Refused
+from core.ids import new_id
+from core.users import User
+
+CODE_DIGITS = 6
+VALIDITY = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+PURPOSES = ("login",)
+
+PHONE_RULES = (
+    ratelimit.Rule("otp-phone", 3, timedelta(minutes=15),
+                   "too many codes requested for this phone number"),
+    # Three every fifteen minutes would still be 288 codes (1,440 guesses) a day.
+    ratelimit.Rule("otp-phone-day", 10, timedelta(hours=24),
+                   "too many codes requested for this phone number today"),
+)
+# At least 60 distinct phones a minute must get through from one address (CGNAT).
+IP_RULE = ratelimit.Rule("otp-ip", 120, timedelta(minutes=1),
+                         "too many codes requested from this network")
+
+
+class InvalidCode(Refused):
+    """A wrong code; the code stays valid while tries remain (`details.attempts_remaining`)."""
+
+    code = "INVALID_CODE"
+
+
+class CodeExpired(Refused):
+    """No valid code: expired, replaced by a newer one, burned by wrong tries, or never sent."""
+
+    code = "CODE_EXPIRED"
+
+
+class OtpCode(Base):
+    __tablename__ = "otp_codes"
+    __table_args__ = (Index("ix_otp_codes_phone", "phone_number", "purpose", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # otp_…
+    phone_number: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12))  # active | used | burned | superseded
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def new_code() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+
+
+def message_for(code: str) -> str:
+    return (f"Your Soxara code is {code}. It expires in {int(VALIDITY.total_seconds() // 60)} "
+            "minutes. Never share it: Soxara staff will never ask for it.")
+
+
+def issue(uow: UnitOfWork, rt, phone_e164: str, *, purpose: str = "login", ip: str | None = None,
+          now: datetime | None = None) -> OtpCode:
+    """Send a fresh code to the phone by WhatsApp; older codes for it stop working.
+
+    Raises RateLimited (with `retry_after`); a refused request is not counted.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown OTP purpose {purpose!r}")
+    now = now or utcnow()
+    code = new_code()
+    code_hash = slow_hash(code)  # before the counters below: their row locks are held to commit
+    for rule in PHONE_RULES:
+        ratelimit.hit(uow, rt.secret_key, rule, f"{purpose}:{phone_e164}", now=now)
+    if ip:
+        ratelimit.hit(uow, rt.secret_key, IP_RULE, ip, now=now)
+    s = uow.session
+    s.execute(
+        update(OtpCode)
+        .where(OtpCode.phone_number == phone_e164, OtpCode.purpose == purpose,
+               OtpCode.status == "active")
+        .values(status="superseded")
+    )
+    row = OtpCode(id=new_id("otp"), phone_number=phone_e164, purpose=purpose, code_hash=code_hash,
+                  status="active", failed_attempts=0, created_at=now, expires_at=now + VALIDITY)
+    s.add(row)
+    s.flush()
+    messaging.send_whatsapp(uow, rt, phone_e164, message_for(code), sensitive=[code], now=now)
+    return row
+
+
+def check(row: OtpCode | None, code: str, now: datetime) -> None:
+    """Judge one try against the phone's newest active code, counting it on `row`.
+
+    Raises CodeExpired or InvalidCode; returns when the code is right.
+    """
+    if row is None or row.status != "active":
+        raise CodeExpired("no valid code for this number: request a new one")
+    if row.expires_at <= now:
+        raise CodeExpired("this code has expired: request a new one")
+    if row.failed_attempts >= MAX_ATTEMPTS:
+        raise CodeExpired("too many wrong tries: request a new code")
+    if slow_verify(row.code_hash, code):
+        return
+    row.failed_attempts += 1
+    left = MAX_ATTEMPTS - row.failed_attempts
+    if left <= 0:
+        row.status = "burned"
+    raise InvalidCode("that code is not right" + ("" if left else "; request a new one"),
+                      details={"attempts_remaining": left})
+
+
+def verify(uow: UnitOfWork, rt, phone_e164: str, code: str, *, purpose: str = "login",
+           now: datetime | None = None) -> User:
+    """The user behind this phone (created on first login), if `code` is its valid code.
+
+    Each try is judged and counted in a short transaction of its own, committed whatever
+    the outcome: the refusal rolls the caller's transaction back, and a wrong try must
+    stay counted. The code's row is locked meanwhile, so concurrent guesses are judged
+    one after another and never more than 5 are ever compared. Call this before `uow`
+    has begun (SQLite has one writer at a time).
+    Raises InvalidCode (tries remain) or CodeExpired (request a new code).
+    """
+    now = now or utcnow()
+    with rt.uow() as own:
+        row = own.session.scalar(
+            select(OtpCode)
+            .where(OtpCode.phone_number == phone_e164, OtpCode.purpose == purpose,
+                   OtpCode.status == "active")
+            .order_by(OtpCode.created_at.desc()).limit(1).with_for_update()
+        )
+        try:
+            check(row, code, now)
+        finally:
+            own.commit()
+        assert row is not None
+        code_id = row.id
+    # Spent in the caller's transaction, with the session it starts: one winner even if
+    # the right code arrives twice at once.
+    spent = uow.session.execute(
+        update(OtpCode).where(OtpCode.id == code_id, OtpCode.status == "active")
+        .values(status="used", used_at=now)
+    )
+    if spent.rowcount != 1:
+        raise CodeExpired("this code was already used: request a new one")
+    return users.get_or_create(uow, phone_e164)
+
+
+def purge_expired(uow: UnitOfWork, now: datetime | None = None) -> int:
+    """Forget codes a day after they expired (kept that long for support's questions)."""
+    res = uow.session.execute(delete(OtpCode).where(OtpCode.expires_at <= (now or utcnow()) - timedelta(days=1)))
+    return res.rowcount

@@ -1,0 +1,196 @@
+"""PINs: the 4–6 digits a person confirms money movements with, and step-up tokens.
+
+A PIN is stored argon2-hashed: it is long-lived and people reuse PINs (their MoMo or
+bank card PIN), so even a stolen table with the secret key must not give it up cheaply.
+What protects it in use is the lockout: 3 wrong tries lock it for 15 minutes, counted
+alike whether the PIN was typed to the bot or to `POST /v1/auth/step-up`.
+
+A step-up token proves the PIN was confirmed in the last 5 minutes. Users' money-moving
+API calls carry it (`X-Step-Up-Token`); it is opaque, belongs to one user, is stored as a
+keyed hash and may be used for several calls until it expires.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, Integer, String, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.crypto import keyed_hash, slow_hash, slow_verify
+from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.errors import Forbidden, InvalidInput, InvalidState, RateLimited, Refused
+from core.ids import new_id
+
+PIN_FORMAT = re.compile(r"^[0-9]{4,6}$")
+MAX_FAILURES = 3
+LOCKOUT = timedelta(minutes=15)
+STEP_UP_TTL = timedelta(minutes=5)
+STEP_UP_PREFIX = "sxs_"
+
+
+class WrongPin(Refused):
+    """A wrong PIN; `details.attempts_remaining` before the lockout."""
+
+    code = "INVALID_PIN"
+
+
+class PinLocked(RateLimited):
+    """Too many wrong PINs: no PIN is accepted until `retry_after` seconds have passed."""
+
+    code = "PIN_LOCKED"
+
+
+class PinNotSet(InvalidState):
+    code = "PIN_NOT_SET"
+
+
+class UserPin(Base):
+    __tablename__ = "user_pins"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StepUpToken(Base):
+    __tablename__ = "step_up_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # stp_…
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def check_format(pin, field: str = "pin") -> str:
+    if not isinstance(pin, str) or not PIN_FORMAT.match(pin):
+        raise InvalidInput(f"{field} must be 4 to 6 digits", field=field)
+    return pin
+
+
+def has_pin(uow: UnitOfWork, user_id: str) -> bool:
+    return uow.session.get(UserPin, user_id) is not None
+
+
+def _judge(s: Session, user_id: str, pin: str, now: datetime) -> UserPin:
+    """Check `pin` against the user's, counting a wrong one on the (locked) row.
+
+    The third wrong try in a row locks the PIN for LOCKOUT and is answered PIN_LOCKED.
+    """
+    row = s.get(UserPin, user_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise PinNotSet("set a PIN first")
+    if row.locked_until is not None and row.locked_until > now:
+        raise PinLocked("too many wrong PINs: try again later",
+                        retry_after=int((row.locked_until - now).total_seconds()) + 1)
+    if isinstance(pin, str) and PIN_FORMAT.match(pin) and slow_verify(row.pin_hash, pin):
+        row.failed_attempts, row.locked_until = 0, None
+        return row
+    row.failed_attempts += 1
+    if row.failed_attempts >= MAX_FAILURES:
+        row.failed_attempts, row.locked_until = 0, now + LOCKOUT
+        s.flush()
+        raise PinLocked("wrong PIN, too many times: your PIN is locked for 15 minutes",
+                        retry_after=int(LOCKOUT.total_seconds()))
+    s.flush()
+    left = MAX_FAILURES - row.failed_attempts
+    raise WrongPin(f"wrong PIN; {left} {'try' if left == 1 else 'tries'} left before it locks",
+                   details={"attempts_remaining": left})
+
+
+def verify(uow: UnitOfWork, user_id: str, pin: str, *, now: datetime | None = None) -> None:
+    """Accept the user's PIN or raise WrongPin, PinLocked or PinNotSet.
+
+    A wrong try is written in `uow`: commit it even when this raises (the bot does, as it
+    records its reply), or the try goes uncounted. Callers whose transaction rolls back
+    on a refusal (the API) use `confirm` instead.
+    """
+    _judge(uow.session, user_id, pin, now or utcnow())
+
+
+def confirm(rt, user_id: str, pin: str, *, now: datetime | None = None) -> None:
+    """`verify` in a short transaction of its own, committed whatever the outcome.
+
+    For callers whose own transaction rolls back with the refusal; call it before that
+    transaction has begun (SQLite has one writer at a time).
+    """
+    with rt.uow() as own:
+        try:
+            _judge(own.session, user_id, pin, now or utcnow())
+        finally:
+            own.commit()
+
+
+def set_pin(uow: UnitOfWork, user_id: str, pin: str, current_pin: str | None = None, *,
+            rt=None, now: datetime | None = None) -> UserPin:
+    """Set the user's PIN, or change it: then `current_pin` is required and checked.
+
+    A wrong `current_pin` counts towards the lockout like any wrong PIN: with `rt` it is
+    judged in a transaction of its own (see `confirm`), else in `uow` (see `verify`).
+    """
+    now = now or utcnow()
+    check_format(pin)
+    s = uow.session
+    if rt is not None:
+        with rt.uow() as peek:  # not in `uow`: it must not have begun before `confirm`
+            exists = has_pin(peek, user_id)
+    else:
+        exists = has_pin(uow, user_id)
+    if exists:
+        if current_pin is None:
+            raise InvalidInput("current_pin is required to change your PIN", field="current_pin")
+        if rt is not None:
+            confirm(rt, user_id, current_pin, now=now)
+        else:
+            _judge(s, user_id, current_pin, now)
+    row = s.get(UserPin, user_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        row = UserPin(user_id=user_id, created_at=now)
+        s.add(row)
+    row.pin_hash, row.failed_attempts, row.locked_until, row.updated_at = slow_hash(pin), 0, None, now
+    s.flush()
+    return row
+
+
+def _hash_step_up(secret_key: str, token: str) -> str:
+    return keyed_hash(secret_key, "step-up", token)
+
+
+def step_up(uow: UnitOfWork, rt, user_id: str, pin: str, *,
+            now: datetime | None = None) -> tuple[str, int]:
+    """Confirm the PIN for a step-up token: (token, seconds it lasts).
+
+    The PIN is judged by `confirm`, so call this before `uow` has begun.
+    """
+    now = now or utcnow()
+    confirm(rt, user_id, pin, now=now)
+    token = STEP_UP_PREFIX + secrets.token_urlsafe(32)
+    uow.session.add(StepUpToken(id=new_id("stp"), user_id=user_id,
+                                token_hash=_hash_step_up(rt.secret_key, token),
+                                created_at=now, expires_at=now + STEP_UP_TTL))
+    uow.session.flush()
+    return token, int(STEP_UP_TTL.total_seconds())
+
+
+def check_step_up(uow: UnitOfWork, rt, user_id: str, token: str | None, *,
+                  now: datetime | None = None) -> None:
+    """Raise Forbidden (STEP_UP_REQUIRED) unless `token` is the user's unexpired step-up token."""
+    now = now or utcnow()
+    if token and token.startswith(STEP_UP_PREFIX) and len(token) <= 200:
+        found = uow.session.scalar(select(StepUpToken).where(
+            StepUpToken.token_hash == _hash_step_up(rt.secret_key, token)))
+        if found is not None and found.user_id == user_id and found.expires_at > now:
+            return
+    raise Forbidden("confirm your PIN first: send the token from POST /v1/auth/step-up "
+                    "as X-Step-Up-Token (it lasts 5 minutes)", code="STEP_UP_REQUIRED")
+
+
+def purge_expired(uow: UnitOfWork, now: datetime | None = None) -> int:
+    res = uow.session.execute(delete(StepUpToken).where(StepUpToken.expires_at <= (now or utcnow())))
+    return res.rowcount

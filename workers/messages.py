@@ -1,0 +1,62 @@
+"""Delivering outbound WhatsApp messages (core/messaging.py) through the configured transport."""
+
+from __future__ import annotations
+
+import logging
+
+from core import messaging
+from core.db import utcnow
+from workers.context import runtime_for
+
+log = logging.getLogger("soxara.messages")
+
+_twilio: dict[tuple, messaging.MessageTransport] = {}
+
+
+def transport_for(rt) -> messaging.MessageTransport:
+    """Twilio when SOXARA_TWILIO_ACCOUNT_SID is set, else the sandbox (which sends nothing)."""
+    s = rt.settings
+    if not s.twilio_account_sid:
+        return messaging.SandboxTransport()
+    key = (s.twilio_account_sid, s.twilio_auth_token, s.whatsapp_number)
+    if key not in _twilio:
+        from workers.twilio_transport import TwilioTransport
+
+        _twilio[key] = TwilioTransport(*key)
+    return _twilio[key]
+
+
+def deliver(message_id: str, runtime=None) -> int:
+    """Send one message, and any older one to the same phone still waiting, in order.
+
+    Safe to run twice or concurrently: a sent message is skipped, and the rows are
+    locked while they are sent. A failure is recorded for the sweep to retry; it is not
+    raised, since the transaction that wrote the message has long committed.
+    """
+    rt = runtime_for(runtime)
+    with rt.uow() as uow:
+        msg = messaging.get(uow, message_id)
+        if msg is None or msg.next_attempt_at is None:
+            return 0
+        sent = messaging.deliver_pending(uow, rt.secret_key, transport_for(rt), msg.to_phone,
+                                         up_to_seq=msg.seq)
+        uow.commit()
+    return sent
+
+
+def retry_due(rt, now=None) -> int:
+    """The sweep: deliver for every phone with a message whose (re)try is due."""
+    now = now or utcnow()
+    transport = transport_for(rt)
+    with rt.uow() as uow:
+        phones = messaging.phones_due(uow, now)
+    sent = 0
+    for phone in phones:
+        with rt.uow() as uow:
+            sent += messaging.deliver_pending(uow, rt.secret_key, transport, phone, now=now,
+                                              sweeping=True)
+            uow.commit()
+    with rt.uow() as uow:
+        messaging.forget_delivered_copies(uow, now)
+        uow.commit()
+    return sent
