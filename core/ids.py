@@ -13,7 +13,10 @@ import time
 
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase  # sorts as ASCII
 _lock = threading.Lock()
-_last = 0
+_last_ms = 0
+_last_rand = 0
+RAND_CHARS = 15
+RAND_SPACE = 62**RAND_CHARS
 
 
 def _encode(n: int, width: int) -> str:
@@ -25,12 +28,20 @@ def _encode(n: int, width: int) -> str:
 
 
 def new_id(prefix: str) -> str:
-    global _last
+    """Within one process ids are strictly increasing (as ULIDs are): two events written in
+    the same millisecond still list in the order they happened."""
+    global _last_ms, _last_rand
     with _lock:
-        ms = max(int(time.time() * 1000), _last)
-        _last = ms
-    rand = "".join(secrets.choice(ALPHABET) for _ in range(15))
-    return f"{prefix}_{_encode(ms, 9)}{rand}"
+        ms = int(time.time() * 1000)
+        if ms <= _last_ms:
+            ms = _last_ms
+            rand = _last_rand + 1 + secrets.randbelow(1 << 20)
+            if rand >= RAND_SPACE:  # astronomically unlikely: borrow the next millisecond
+                ms, rand = ms + 1, secrets.randbelow(RAND_SPACE // 2)
+        else:
+            rand = secrets.randbelow(RAND_SPACE // 2)
+        _last_ms, _last_rand = ms, rand
+    return f"{prefix}_{_encode(ms, 9)}{_encode(rand, RAND_CHARS)}"
 
 
 def random_string(n: int, alphabet: str = ALPHABET) -> str:

@@ -29,7 +29,7 @@ def runtime_for(given: Runtime | None) -> Runtime:
         return _runtime
 
 
-def set_process_runtime(rt: Runtime) -> None:
+def set_process_runtime(rt: Runtime | None) -> None:
     global _runtime
     with _lock:
         _runtime = rt

@@ -1,0 +1,64 @@
+"""Cash-in over the sandbox mobile-money rails: the contract's test table."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from core import deposits, ledger, users, wallets
+from core.db import utcnow
+from core.errors import InvalidInput
+
+
+def _deposit(runtime, phone, method="mtn_momo", amount=2500, currency="USD"):
+    with runtime.uow() as uow:
+        u = users.get_or_create(uow, "+231881000001")
+        d = deposits.create(uow, runtime, user_id=u.id, amount=amount, currency=currency,
+                            method=method, phone_number=phone, livemode=False)
+        uow.commit()
+    return u, d
+
+
+def _state(runtime, u, d):
+    with runtime.uow() as uow:
+        dep = uow.session.get(deposits.Deposit, d.id)
+        bal = wallets.wallet_for(uow, wallets.USER, u.id, dep.currency, False).balance
+        assert ledger.check(uow) == []
+        return dep.status, dep.failure_code, bal
+
+
+@pytest.mark.parametrize("method,prefix", [("mtn_momo", "+231881111"), ("orange_money", "+231771111")])
+def test_the_magic_numbers(runtime, method, prefix):
+    u, d = _deposit(runtime, prefix + "000", method)
+    assert d.status == "pending"  # what the 202 shows; the job ran right after commit
+    assert _state(runtime, u, d) == ("succeeded", None, 2500)
+    _, d = _deposit(runtime, prefix + "001", method)
+    assert _state(runtime, u, d)[:2] == ("failed", "user_rejected")
+    _, d = _deposit(runtime, prefix + "003", method)
+    assert _state(runtime, u, d)[:2] == ("failed", "INSUFFICIENT_FUNDS")
+    assert _state(runtime, u, d)[2] == 2500, "failures move nothing"
+
+
+def test_any_other_number_succeeds_after_five_seconds(runtime):
+    u, d = _deposit(runtime, "+231886543210", amount=700, currency="LRD")
+    assert _state(runtime, u, d) == ("pending", None, 0)
+    deposits.advance_due(runtime, utcnow() + timedelta(seconds=2))
+    assert _state(runtime, u, d)[0] == "pending"
+    deposits.advance_due(runtime, utcnow() + timedelta(seconds=6))
+    assert _state(runtime, u, d) == ("succeeded", None, 700)
+    deposits.advance_due(runtime, utcnow() + timedelta(seconds=60))
+    assert _state(runtime, u, d) == ("succeeded", None, 700), "settles once"
+
+
+def test_the_timeout_number_fails_after_the_timeout(runtime):
+    u, d = _deposit(runtime, "+231881111002")
+    deposits.advance_due(runtime, utcnow() + timedelta(seconds=30))
+    assert _state(runtime, u, d)[0] == "pending"
+    deposits.advance_due(runtime, utcnow() + deposits.TIMEOUT + timedelta(seconds=1))
+    assert _state(runtime, u, d) == ("failed", "timeout", 0)
+
+
+def test_unknown_method_is_refused(runtime):
+    with pytest.raises(InvalidInput):
+        _deposit(runtime, "+231881111000", "paypal")

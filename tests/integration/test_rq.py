@@ -1,0 +1,59 @@
+"""Jobs on real Redis through RQ: what production and CI run."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import deposits, users
+from workers import context
+from workers.queue import RQQueue
+
+
+@pytest.mark.redis
+def test_a_deposit_settles_through_an_rq_worker(runtime, redis_url):
+    from rq import SimpleWorker
+
+    q = RQQueue(redis_url)
+    runtime.jobs = q
+    context.set_process_runtime(runtime)  # what `soxara worker` builds from the environment
+    try:
+        with runtime.uow() as uow:
+            u = users.get_or_create(uow, "+231881000001")
+            d = deposits.create(uow, runtime, user_id=u.id, amount=900, currency="USD",
+                                method="mtn_momo", phone_number="+231881111000", livemode=False)
+            uow.commit()
+        assert q.queue.count == 1, "enqueued after commit"
+        with runtime.uow() as uow:
+            assert uow.session.get(deposits.Deposit, d.id).status == "pending"
+        SimpleWorker([q.queue], connection=q.redis).work(burst=True)
+        with runtime.uow() as uow:
+            assert uow.session.get(deposits.Deposit, d.id).status == "succeeded"
+    finally:
+        context.set_process_runtime(None)
+
+
+@pytest.mark.redis
+def test_nothing_is_enqueued_when_the_transaction_rolls_back(runtime, redis_url):
+    q = RQQueue(redis_url)
+    runtime.jobs = q
+    with runtime.uow() as uow:
+        u = users.get_or_create(uow, "+231881000001")
+        deposits.create(uow, runtime, user_id=u.id, amount=900, currency="USD",
+                        method="mtn_momo", phone_number="+231881111000", livemode=False)
+        uow.rollback()
+    assert q.queue.count == 0
+
+
+@pytest.mark.redis
+def test_the_scheduler_tick_runs_as_an_rq_job(runtime, redis_url):
+    from rq import SimpleWorker
+
+    q = RQQueue(redis_url)
+    runtime.jobs = q
+    context.set_process_runtime(runtime)
+    try:
+        q.queue.enqueue("workers.scheduled.tick")
+        SimpleWorker([q.queue], connection=q.redis).work(burst=True)
+        assert q.queue.failed_job_registry.count == 0
+    finally:
+        context.set_process_runtime(None)

@@ -1,0 +1,205 @@
+"""Transfers and viral claims, through the core services."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from core import ledger, sandbox, transfers, users, wallets
+from core.db import utcnow
+from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
+
+ALICE, BOB, NEWBIE, MALLORY = "+231881000001", "+231881000002", "+231881000009", "+231881000666"
+
+
+def _balance(uow, phone, currency="USD", livemode=False):
+    u = users.find_by_phone(uow, phone)
+    return wallets.wallet_for(uow, wallets.USER, u.id, currency, livemode).balance
+
+
+def _sent_to(runtime, phone) -> list[str]:
+    from core import messaging
+
+    with runtime.uow() as uow:
+        return [m.body for m in messaging.outbox_for(uow, phone, limit=50)]
+
+
+@pytest.fixture
+def alice(runtime):
+    with runtime.uow() as uow:
+        u, _ = sandbox.make_buyer(uow, ALICE)
+        users.get_or_create(uow, BOB)
+        uow.commit()
+    return transfers.Party("user", u.id, False)
+
+
+def test_to_a_user_succeeds_at_once(runtime, alice):
+    with runtime.uow() as uow:
+        t = transfers.send(uow, runtime, sender=alice, amount=1250, currency="USD", to_phone=BOB)
+        uow.commit()
+    assert t.status == "succeeded" and t.recipient_user_id
+    with runtime.uow() as uow:
+        assert _balance(uow, ALICE) == 100000 - 1250 and _balance(uow, BOB) == 1250
+        assert ledger.check(uow) == []
+        from core.events import Event
+
+        assert [e.type for e in uow.session.query(Event).order_by(Event.id)] == ["transfer.created", "transfer.succeeded"]
+    assert any("$12.50" in b and t.id in b for b in _sent_to(runtime, BOB))
+
+
+def test_more_than_the_balance_moves_nothing(runtime, alice):
+    with runtime.uow() as uow, pytest.raises(InsufficientFunds):
+        transfers.send(uow, runtime, sender=alice, amount=100001, currency="USD", to_phone=BOB)
+    with runtime.uow() as uow:
+        assert _balance(uow, ALICE) == 100000 and _balance(uow, BOB) == 0
+        assert uow.session.query(transfers.Transfer).count() == 0
+
+
+def test_sending_to_yourself_is_refused(runtime, alice):
+    with runtime.uow() as uow, pytest.raises(InvalidInput):
+        transfers.send(uow, runtime, sender=alice, amount=100, currency="USD", to_phone=ALICE)
+
+
+def _pending(runtime, alice, amount=500, now=None):
+    with runtime.uow() as uow:
+        t = transfers.send(uow, runtime, sender=alice, amount=amount, currency="USD", to_phone=NEWBIE, now=now)
+        uow.commit()
+    body = _sent_to(runtime, NEWBIE)[-1]
+    code = body.split("CLAIM ")[-1].split(")")[0].strip()
+    return t, code, body
+
+
+def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
+    t, code, body = _pending(runtime, alice)
+    assert t.status == "pending_claim"
+    assert "https://wa.me/231770000000?text=CLAIM%20" + code in body and t.id in body
+    with runtime.uow() as uow:
+        assert _balance(uow, ALICE) == 99500
+        held = wallets.system_account(uow, "claims_held", "USD", False)
+        assert held.balance == 500
+        newbie = users.get_or_create(uow, NEWBIE)
+        uow.commit()
+    with runtime.uow() as uow:
+        done = transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code.lower())
+        uow.commit()
+    assert done.status == "claimed"
+    with runtime.uow() as uow:
+        assert _balance(uow, NEWBIE) == 500
+        assert wallets.system_account(uow, "claims_held", "USD", False).balance == 0
+        assert ledger.check(uow) == []
+    with runtime.uow() as uow, pytest.raises(InvalidState):
+        transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code)
+
+
+def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
+    _, code, _ = _pending(runtime, alice)
+    with runtime.uow() as uow:
+        mallory = users.get_or_create(uow, MALLORY)
+        uow.commit()
+    for attempt in (code, "WRONGCOD", ""):
+        with runtime.uow() as uow, pytest.raises(NotFound):
+            transfers.claim(uow, runtime, user_id=mallory.id, claim_code=attempt)
+    with runtime.uow() as uow:
+        assert _balance(uow, MALLORY) == 0
+
+
+def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
+    t, code, _ = _pending(runtime, alice)
+    later = utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1)
+    with runtime.uow() as uow:
+        newbie = users.get_or_create(uow, NEWBIE)
+        uow.commit()
+    with runtime.uow() as uow, pytest.raises(Refused) as e:
+        transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code, now=later)
+    assert e.value.code == "CLAIM_EXPIRED"
+    # Test mode would auto-claim; expiry first here, as the window passed.
+    assert transfers.expire_due(runtime, later) == 1
+    assert transfers.expire_due(runtime, later) == 0, "a second sweep returns nothing twice"
+    with runtime.uow() as uow:
+        assert uow.session.get(transfers.Transfer, t.id).status == "expired"
+        assert _balance(uow, ALICE) == 100000
+        assert ledger.check(uow) == []
+    with runtime.uow() as uow, pytest.raises(Refused):
+        transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code)
+
+
+def test_test_mode_claims_complete_by_themselves(runtime, alice):
+    t, _, _ = _pending(runtime, alice)
+    assert transfers.auto_claim_due(runtime, utcnow()) == 0
+    assert transfers.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
+    with runtime.uow() as uow:
+        assert uow.session.get(transfers.Transfer, t.id).status == "claimed"
+        assert _balance(uow, NEWBIE) == 500
+
+
+def test_live_mode_never_auto_claims(runtime):
+    from core import adjustments
+
+    with runtime.uow() as uow:
+        u = users.get_or_create(uow, ALICE)
+        w = wallets.wallet_for(uow, wallets.USER, u.id, "LRD", True)
+        adjustments.adjust(uow, wallet_id=w.id, amount=10000, reason="test credit")
+        t = transfers.send(uow, runtime, sender=transfers.Party("user", u.id, True), amount=100,
+                           currency="LRD", to_phone=NEWBIE)
+        uow.commit()
+    assert t.auto_claim_at is None
+    assert transfers.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
+
+
+def test_merchant_payout(runtime):
+    from core import adjustments
+    from tests.conftest import create_merchant
+
+    mid, _ = create_merchant(runtime)
+    with runtime.uow() as uow:
+        w = wallets.wallet_for(uow, wallets.MERCHANT, mid, "USD", False)
+        adjustments.adjust(uow, wallet_id=w.id, amount=5000, reason="float")
+        users.get_or_create(uow, BOB)
+        t = transfers.send(uow, runtime, sender=transfers.Party("merchant", mid, False), amount=2000,
+                           currency="USD", to_phone=BOB)
+        uow.commit()
+    assert t.status == "succeeded"
+    with runtime.uow() as uow:
+        from core.events import Event
+
+        assert {e.merchant_id for e in uow.session.query(Event)} == {mid}
+
+
+@pytest.mark.postgres
+def test_two_overdrawing_transfers_at_once_exactly_one_wins(pg_runtime):
+    rt = pg_runtime
+    from core import adjustments
+
+    with rt.uow() as uow:
+        a = users.get_or_create(uow, ALICE)
+        users.get_or_create(uow, BOB)
+        users.get_or_create(uow, MALLORY)
+        w = wallets.wallet_for(uow, wallets.USER, a.id, "USD", False)
+        adjustments.adjust(uow, wallet_id=w.id, amount=1000, reason="seed")
+        uow.commit()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def send(to):
+        with rt.uow() as uow:
+            barrier.wait()
+            try:
+                transfers.send(uow, rt, sender=transfers.Party("user", a.id, False), amount=700,
+                               currency="USD", to_phone=to)
+                uow.commit()
+                outcomes.append("ok")
+            except InsufficientFunds:
+                outcomes.append("insufficient")
+
+    threads = [threading.Thread(target=send, args=(p,)) for p in (BOB, MALLORY)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["insufficient", "ok"]
+    with rt.uow() as uow:
+        assert _balance(uow, ALICE) == 300
+        assert _balance(uow, BOB) + _balance(uow, MALLORY) == 700
+        assert ledger.check(uow) == []
