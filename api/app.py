@@ -50,6 +50,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for mod in ROUTE_MODULES:
         importlib.import_module(mod)
     app.register_blueprint(v1)
+    from bot.webhook import whatsapp
+
+    app.register_blueprint(whatsapp)
+    if settings.sandbox:
+        # The chat page and the outbox exist only in sandbox: absent (404) in production.
+        from bot.dev import dev
+
+        app.register_blueprint(dev)
     errors.install(app)
 
     from api.openapi import install as install_openapi

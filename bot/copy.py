@@ -44,7 +44,13 @@ def money_waiting(amount: int, currency: str, sender: str, transfer_id: str) -> 
 
 CODE_SENT = "To log in, reply with the 6-digit code we just sent you."
 CODE_PROMPT = "Reply with the 6-digit code we sent you, or NEW for a new code."
-CODE_WRONG = "That code is not right. Check the newest code and try again, or reply NEW."
+
+
+def code_wrong(tries_left: int | None) -> str:
+    left = f" {tries_left} {'try' if tries_left == 1 else 'tries'} left." if tries_left else ""
+    return f"That code is not right.{left} Check the newest code and try again, or reply NEW."
+
+
 CODE_DEAD = "That code has expired or was tried too often. Reply NEW for a new one."
 CODE_RESENT = "We sent you a new code. Reply with it to log in."
 
@@ -75,6 +81,7 @@ PIN_NEW = "Type your new 4–6 digit PIN."
 PIN_CURRENT_TO_APPROVE = "Now type your current PIN to approve the change."
 PIN_CHANGED = "Your PIN is changed."
 PIN_UNCHANGED = "Your PIN was not changed."
+PIN_NOT_SET = "You need a PIN before you can approve payments."
 
 
 def pin_wrong(tries_left: int | None) -> str:

@@ -4,16 +4,18 @@ A conversation is one row per phone. The bot locks it while it advances the dial
 two messages from one phone are handled one after the other whichever web process
 takes them, and any process can take the next one: nothing lives in memory.
 
-The transcript keeps every inbound and outbound message, masked *before* it is stored:
-a PIN or OTP typed in reply to the step that asked for it, and anything that looks like
-a card number, never reach the table in clear. An inbound message's `MessageSid` is
-unique here, which is how a redelivered message is recognised and left alone.
+The transcript keeps every message, masked *before* it is stored. Inbound messages are
+stored here: a PIN or OTP typed in reply to the step that asked for it, and anything
+that looks like a card number, never reach the table in clear. Their `MessageSid` is
+unique, which is how a redelivered message is recognised and left alone. Outbound
+messages are core.messaging's outbox, which masks the secrets it is told about.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, select
@@ -63,21 +65,22 @@ class Conversation(Base):
         return bool(self.user_id and self.session_expires_at and self.session_expires_at > now)
 
 
-class TranscriptMessage(Base):
-    """One message of a conversation, as support may read it (already masked)."""
+class InboundMessage(Base):
+    """One message a person sent, as support may read it (already masked).
 
-    __tablename__ = "conversation_messages"
-    __table_args__ = (Index("ix_conversation_messages_conversation", "conversation_id", "seq"),)
+    The outbound half of a transcript is core.messaging's outbox, masked there; the
+    `transcript` function below reads both.
+    """
 
-    # Insertion order: replies written in one transaction keep the order they were said.
+    __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_messages_conversation", "conversation_id", "seq"),)
+
+    # Arrival order: ids made in the same millisecond do not sort.
     seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
-    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    # Twilio's id for the message: unique, so a redelivery cannot be stored (or handled) twice.
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
     body: Mapped[str] = mapped_column(Text)
-    # Twilio's id of an inbound message: unique, so a redelivery cannot be stored twice.
-    message_sid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    # The outbound message (core/messaging.py) this line stands for, if any.
-    outbound_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -109,10 +112,6 @@ def mask_inbound(body: str, *, expects_secret: bool, keywords: frozenset[str] = 
     if _PIN_LIKE.match(text) and not numbers_expected:
         return MASK
     return _clip(mask_cards(text))
-
-
-def mask_outbound(body: str) -> str:
-    return _clip(mask_cards(body or ""))
 
 
 def _clip(text: str) -> str:
@@ -154,9 +153,8 @@ def record_inbound(uow: UnitOfWork, convo: Conversation, message_sid: str, maske
                    now: datetime | None = None) -> bool:
     """Store an inbound message (already masked). False if this MessageSid was seen before."""
     s = uow.session
-    line = TranscriptMessage(conversation_id=convo.id, direction="in",
-                             body=masked_body, message_sid=message_sid[:64],
-                             created_at=now or utcnow())
+    line = InboundMessage(conversation_id=convo.id, message_sid=message_sid[:64],
+                          body=masked_body, created_at=now or utcnow())
     try:
         with s.begin_nested():
             s.add(line)
@@ -167,36 +165,39 @@ def record_inbound(uow: UnitOfWork, convo: Conversation, message_sid: str, maske
 
 def seen(uow: UnitOfWork, message_sid: str) -> bool:
     return uow.session.scalar(
-        select(TranscriptMessage.seq).where(TranscriptMessage.message_sid == message_sid[:64])
+        select(InboundMessage.seq).where(InboundMessage.message_sid == message_sid[:64])
     ) is not None
 
 
-def record_outbound(uow: UnitOfWork, phone_e164: str, body: str, *,
-                    outbound_id: str | None = None, initial_state: str = "new") -> TranscriptMessage:
-    """Add an outbound message to the phone's transcript, masked. Creates the conversation
-    if this is the first thing ever said to the phone (a claim link to a new number)."""
+@dataclass(frozen=True)
+class TranscriptLine:
+    direction: str  # in | out
+    body: str
+    created_at: datetime
+    ref: str  # the MessageSid of an inbound message, the msg_… id of an outbound one
+
+
+def transcript(uow: UnitOfWork, phone_e164: str, *, limit: int = 100) -> list[TranscriptLine]:
+    """The newest `limit` lines of a phone's conversation, both ways, oldest first.
+
+    Everything here was masked before it was stored: inbound by this module, outbound
+    by core.messaging (whose outbox holds what the bot and core said to the phone).
+    """
+    from core.messaging import OutboundMessage
+
     s = uow.session
     convo = find(uow, phone_e164)
-    if convo is None:
-        convo, _ = lock(uow, phone_e164, initial_state)
-    line = TranscriptMessage(conversation_id=convo.id, direction="out",
-                             body=mask_outbound(body), outbound_id=outbound_id,
-                             created_at=utcnow())
-    s.add(line)
-    s.flush()
-    return line
-
-
-def transcript(uow: UnitOfWork, phone_e164: str, *, limit: int = 100) -> list[TranscriptMessage]:
-    """The newest `limit` lines of a phone's conversation, oldest first."""
-    convo = find(uow, phone_e164)
-    if convo is None:
-        return []
-    rows = uow.session.scalars(
-        select(TranscriptMessage).where(TranscriptMessage.conversation_id == convo.id)
-        .order_by(TranscriptMessage.seq.desc()).limit(limit)
-    )
-    return list(reversed(list(rows)))
+    lines: list[tuple] = []
+    if convo is not None:
+        for m in s.scalars(select(InboundMessage).where(InboundMessage.conversation_id == convo.id)
+                           .order_by(InboundMessage.seq.desc()).limit(limit)):
+            # An inbound message is answered after it arrives: at the same instant it sorts first.
+            lines.append((m.created_at, 0, m.seq, TranscriptLine("in", m.body, m.created_at, m.message_sid)))
+    for o in s.scalars(select(OutboundMessage).where(OutboundMessage.to_phone == phone_e164)
+                       .order_by(OutboundMessage.seq.desc()).limit(limit)):
+        lines.append((o.created_at, 1, o.seq, TranscriptLine("out", o.body, o.created_at, o.id)))
+    lines.sort(key=lambda t: t[:3])
+    return [t[3] for t in lines[-limit:]]
 
 
 def idle_for(convo: Conversation, now: datetime) -> timedelta | None:

@@ -1,4 +1,4 @@
-"""bot: conversations (dialog state per phone) and their masked transcript
+"""bot: conversations (dialog state per phone) and inbound messages (masked, unique MessageSid)
 
 Revision ID: 0005
 Revises: 0004
@@ -31,26 +31,24 @@ def upgrade() -> None:
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_conversations_user_id'), ['user_id'], unique=False)
 
-    op.create_table('conversation_messages',
+    op.create_table('inbound_messages',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('conversation_id', sa.String(length=40), nullable=False),
-    sa.Column('direction', sa.String(length=3), nullable=False),
+    sa.Column('message_sid', sa.String(length=64), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('message_sid', sa.String(length=64), nullable=True),
-    sa.Column('outbound_id', sa.String(length=40), nullable=True),
     sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_conversation_messages_conversation_id_conversations')),
-    sa.PrimaryKeyConstraint('seq', name=op.f('pk_conversation_messages')),
-    sa.UniqueConstraint('message_sid', name=op.f('uq_conversation_messages_message_sid'))
+    sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_inbound_messages_conversation_id_conversations')),
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_inbound_messages')),
+    sa.UniqueConstraint('message_sid', name=op.f('uq_inbound_messages_message_sid'))
     )
-    with op.batch_alter_table('conversation_messages', schema=None) as batch_op:
-        batch_op.create_index('ix_conversation_messages_conversation', ['conversation_id', 'seq'], unique=False)
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_inbound_messages_conversation', ['conversation_id', 'seq'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('conversation_messages', schema=None) as batch_op:
-        batch_op.drop_index('ix_conversation_messages_conversation')
-    op.drop_table('conversation_messages')
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbound_messages_conversation')
+    op.drop_table('inbound_messages')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conversations_user_id'))
     op.drop_table('conversations')

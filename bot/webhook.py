@@ -1,0 +1,118 @@
+"""`POST /whatsapp/webhook`: Twilio's inbound WhatsApp messages.
+
+The signature is checked first, against `SOXARA_PUBLIC_URL` rather than the URL this
+process saw (a TLS-terminating proxy sits in between); a bad or missing one is a 403
+and nothing else happens. Then one transaction stores the message and advances the
+dialog; replies are queued in it and sent by a worker after commit, so the answer to
+Twilio never waits on the network. A MessageSid seen before is acknowledged and left
+alone, even when two copies arrive at once (the conversation row lock and the unique
+MessageSid decide).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import OperationalError
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+from twilio.twiml.messaging_response import MessagingResponse
+
+from api.envelope import error_body
+from bot import dialog
+from core.errors import InvalidInput
+from core.phones import normalise_e164
+
+log = logging.getLogger("soxara.bot")
+
+WEBHOOK_PATH = "/whatsapp/webhook"
+# A deadlock victim or a busy SQLite file is worth another go before giving up.
+ATTEMPTS = 3
+
+whatsapp = Blueprint("whatsapp", __name__)
+
+
+def public_url_for(settings, path: str, query: str = "") -> str:
+    """The URL Twilio called, as Twilio saw it: signatures are computed over it."""
+    url = settings.public_url.rstrip("/") + path
+    return f"{url}?{query}" if query else url
+
+
+def signature_ok(settings, url: str, form, signature: str | None, settings_header: str | None) -> bool:
+    if not signature:
+        return False
+    validator = RequestValidator(settings.twilio_auth_token)
+    return validator.validate(url, form, signature, algorithm=get_signature_algorithm(settings_header))
+
+
+def empty_twiml() -> Response:
+    # Replies go out through the worker; Twilio needs only an acknowledgement.
+    return Response(str(MessagingResponse()), status=200, mimetype="application/xml")
+
+
+def _refuse(status: int, code: str, message: str) -> Response:
+    return Response(error_body(code, message), status=status, mimetype="application/json")
+
+
+def inbound_from(form) -> dialog.Inbound | None:
+    """The message, or None when it is not one we can answer (no sender, not WhatsApp)."""
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
+    sender = (form.get("From") or "").strip()
+    if not sid or not sender.lower().startswith("whatsapp:"):
+        return None
+    try:
+        phone = normalise_e164(sender.split(":", 1)[1])
+    except InvalidInput:
+        return None
+    try:
+        num_media = max(0, int(form.get("NumMedia") or 0))
+    except ValueError:
+        num_media = 0
+    # A tapped quick-reply button carries its payload; otherwise what was typed.
+    text = form.get("ButtonPayload") or form.get("Body") or ""
+    return dialog.Inbound(phone=phone, text=text, message_sid=sid,
+                          profile_name=(form.get("ProfileName") or None), num_media=num_media)
+
+
+def handle(rt, msg: dialog.Inbound) -> None:
+    """Store and answer one message; a redelivery does nothing."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with rt.uow() as uow:
+                verdict = dialog.judge_login_code(uow, rt, msg)
+                if dialog.receive(uow, rt, msg, code_verdict=verdict):
+                    uow.commit()
+            return
+        except OperationalError:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("retrying WhatsApp message %s after a database conflict", msg.message_sid)
+        except Exception:
+            # A bug: what it began rolled back. Keep the message, start the phone over and
+            # tell the person, rather than leave them talking to silence.
+            log.exception("WhatsApp message %s failed; starting that conversation over", msg.message_sid)
+            with rt.uow() as uow:
+                if dialog.recover(uow, rt, msg):
+                    uow.commit()
+            return
+
+
+@whatsapp.post(WEBHOOK_PATH)
+def webhook():
+    rt = current_app.extensions["soxara"]
+    url = public_url_for(rt.settings, request.path, request.query_string.decode("latin-1"))
+    if not signature_ok(rt.settings, url, request.form, request.headers.get(SIGNATURE_HEADER),
+                        request.headers.get(SIGNATURE_SETTINGS_HEADER)):
+        log.warning("refused a WhatsApp webhook call with a bad or missing signature")
+        return _refuse(403, "FORBIDDEN", "invalid or missing X-Twilio-Signature")
+    msg = inbound_from(request.form)
+    if msg is None:
+        log.warning("ignored a signed webhook call that is not a WhatsApp message")
+        return empty_twiml()
+    handle(rt, msg)
+    return empty_twiml()
