@@ -145,7 +145,13 @@ def _register_money(sub) -> None:
     a.set_defaults(fn=cmd_ledger_adjust)
 
 
-COMMANDS: dict = {"money": _register_money}
+def _register_bot(sub) -> None:
+    from bot.demo import register
+
+    register(sub)
+
+
+COMMANDS: dict = {"money": _register_money, "bot": _register_bot}
 
 
 def build_parser() -> argparse.ArgumentParser:

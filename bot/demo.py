@@ -1,0 +1,78 @@
+"""`soxara demo`: a demo merchant and two funded sandbox users, and where to chat with them.
+
+Sandbox only. Running it again tops the two users back up to $1000 (test USD) and mints
+the demo merchant a fresh test key (keys are shown once).
+"""
+
+from __future__ import annotations
+
+import sys
+from urllib.parse import quote
+
+DEMO_MERCHANT = "Soxara Demo Shop"
+DEMO_USERS = (("+231886100001", "Musu"), ("+231886100002", "Kollie"))
+
+
+def seed(rt) -> dict:
+    from sqlalchemy import select
+
+    from core import merchants, sandbox
+    from core.events import iso
+
+    with rt.uow() as uow:
+        m = uow.session.scalar(select(merchants.Merchant).where(merchants.Merchant.name == DEMO_MERCHANT)
+                               .order_by(merchants.Merchant.id).limit(1))
+        if m is None:
+            m = merchants.create_merchant(uow, DEMO_MERCHANT)
+        key = merchants.mint_key(uow, rt.secret_key, m.id, livemode=False,
+                                 scopes=list(merchants.SCOPES))
+        people = []
+        for phone, name in DEMO_USERS:
+            u, w = sandbox.make_buyer(uow, phone)
+            if not u.profile_name:
+                u.profile_name = name
+            people.append((u, w))
+        uow.commit()
+        base = rt.settings.public_url.rstrip("/")
+        return {
+            "merchant": {"id": m.id, "name": m.name, "created_at": iso(m.created_at),
+                         "test_key": {"key": key.secret, "id": key.key.id, "prefix": key.key.prefix}},
+            "users": [
+                {"id": u.id, "phone_number": u.phone_number, "country_code": u.country_code,
+                 "name": u.profile_name,
+                 "wallet": {"id": w.id, "currency": w.currency, "balance": w.balance,
+                            "livemode": w.livemode},
+                 "chat": f"{base}/dev/whatsapp",
+                 "messages": f"{base}/dev/messages?to={quote(u.phone_number)}"}
+                for u, w in people
+            ],
+            "chat": {
+                "page": f"{base}/dev/whatsapp",
+                "webhook": f"{base}/whatsapp/webhook",
+                "whatsapp_number": rt.settings.whatsapp_number,
+                "try": ["HI", "BAL", "SEND 5 USD 0886100002", "4"],
+                "note": "Open the page, enter one of the phone numbers above and say HI. "
+                        "Your login code arrives in the chat.",
+            },
+        }
+
+
+def cmd_demo(args) -> int:
+    from api.cli import _print, _runtime
+    from core.config import Settings
+
+    settings = Settings.from_env()
+    if not settings.sandbox:
+        print("soxara: demo seeds sandbox data; it does not run in production", file=sys.stderr)
+        return 2
+    if settings.is_sqlite:
+        from migrations.runner import upgrade
+
+        upgrade(settings.database_url)  # the embedded default should just work
+    _print(seed(_runtime(settings)))
+    return 0
+
+
+def register(sub) -> None:
+    d = sub.add_parser("demo", help="seed a demo merchant and two funded sandbox users; print where to chat")
+    d.set_defaults(fn=cmd_demo)
