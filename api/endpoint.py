@@ -105,12 +105,36 @@ def _json_body() -> dict:
     return data
 
 
+# Text no database column can hold: NUL (PostgreSQL refuses it) and lone surrogates (not
+# encodable as UTF-8; JSON's "\ud800" decodes to one). Refused at the edge, never a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+def _refuse_unstorable(data: dict) -> None:
+    for name, value in data.items():
+        if _unstorable(name) or _unstorable(value):
+            raise ApiError(422, "VALIDATION_ERROR", f"{name}: NUL characters and lone surrogates are not allowed",
+                           {"field": name})
+
+
 def _idempotency_key() -> str:
     key = request.headers.get("X-Idempotency-Key")
     if key is None or key == "":
         raise ApiError(400, "IDEMPOTENCY_KEY_REQUIRED", "send an X-Idempotency-Key header (1–255 characters) with every POST, PATCH and DELETE")
     if len(key) > 255:
         raise ApiError(400, "BAD_REQUEST", "X-Idempotency-Key must be 1–255 characters")
+    if _unstorable(key):
+        raise ApiError(400, "BAD_REQUEST", "X-Idempotency-Key must not contain NUL characters")
     return key
 
 
@@ -160,8 +184,11 @@ def _serve(spec: EndpointSpec, handler, path: dict):
         auth_mod.require_scope(principal, spec.scope)
         # Authentication reads nothing we write; start the operation on a fresh transaction.
         uow.rollback()
+        if _unstorable(path):
+            raise ApiError(404, "NOT_FOUND", "no such object")
         idem_key = _idempotency_key() if spec.method in MUTATING else None
         data = _json_body() if spec.method in MUTATING else {}
+        _refuse_unstorable(data)
         loaded_body: dict = {}
         if spec.body is not None:
             schema = spec.body(unknown=RAISE)
@@ -175,8 +202,10 @@ def _serve(spec: EndpointSpec, handler, path: dict):
         args: dict = {}
         if spec.query is not None:
             qschema = spec.query(unknown=RAISE)
+            raw_args = request.args.to_dict()
+            _refuse_unstorable(raw_args)
             try:
-                args = qschema.load(request.args.to_dict())
+                args = qschema.load(raw_args)
             except ValidationError as e:
                 raise _validation_error(e, qschema) from None
         ctx = Ctx(runtime=rt, uow=uow, principal=principal, args=args, path=path)

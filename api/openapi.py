@@ -109,6 +109,7 @@ def _soxara_fields(self, field, ret, **kw) -> dict:
     elif isinstance(field, Currency):
         out["enum"] = list(CURRENCIES) + ([None] if field.allow_none else [])
     elif isinstance(field, Phone):
+        out.setdefault("format", "e164")
         out.setdefault("pattern", E164_PATTERN)
         out.setdefault("description", ret.get("description") or "E.164 phone number")
     elif isinstance(field, ma_fields.Constant):

@@ -6,11 +6,13 @@ The cursor is the last item's sort key, so a page costs the same at any depth.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 TAG = "c1:"
+_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def encode_cursor(key: str | int) -> str:
@@ -23,9 +25,11 @@ def decode_cursor(cursor: str) -> str:
         raw = base64.b64decode(cursor + pad, altchars=b"-_", validate=True).decode()
     except Exception:
         raw = ""
-    if not raw.startswith(TAG) or not raw[len(TAG):].isalnum() and "_" not in raw:
+    key = raw[len(TAG):] if raw.startswith(TAG) else ""
+    # What encode_cursor is given: an id (`key_…`) or a sequence number that fits a BIGINT.
+    if not _KEY.fullmatch(key) or (key.isdigit() and int(key) >= 2**63):
         raise ValidationError("cursor is not one this API gave out")
-    return raw[len(TAG):]
+    return key
 
 
 class CursorField(fields.String):
@@ -37,8 +41,10 @@ class CursorField(fields.String):
 
 
 class ListQuery(Schema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = CursorField(load_default=None)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100),
+                           metadata={"description": "page size"})
+    cursor = CursorField(load_default=None,
+                         metadata={"description": "the `next_cursor` of the previous page"})
 
 
 @dataclass
