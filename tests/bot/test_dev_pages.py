@@ -1,0 +1,89 @@
+"""Sandbox pages: the chat page, its signing helper and the outbox; absent in production."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import Settings
+
+A = "+231881234567"
+
+
+def test_dev_messages_lists_what_was_sent_oldest_first(client, phone):
+    phone(A, "Musu").send("HI")
+    for to in (A, "%2B231881234567", "231881234567", "0881234567"):
+        r = client.get(f"/dev/messages?to={to}")
+        assert r.status_code == 200, to
+        body = r.get_json()
+        assert body["success"] is True
+        items = body["data"]["items"]
+        assert [set(i) for i in items] == [{"id", "to", "body", "created_at"}] * 3
+        assert items[0]["body"].startswith("Welcome to Soxara")
+        assert "Your Soxara code is" in items[1]["body"] and "••••" not in items[1]["body"]
+        assert all(i["to"] == A and i["id"].startswith("msg_") and i["created_at"].endswith("Z")
+                   for i in items)
+        assert [i["created_at"] for i in items] == sorted(i["created_at"] for i in items)
+
+
+def test_dev_messages_with_a_bad_phone(client):
+    r = client.get("/dev/messages?to=nonsense")
+    assert r.status_code == 422
+    assert r.get_json()["error"]["code"] == "INVALID_PHONE_NUMBER"
+    assert client.get("/dev/messages").status_code == 422
+
+
+def test_dev_messages_for_a_quiet_phone_is_empty(client):
+    r = client.get("/dev/messages?to=%2B231886123456")
+    assert r.get_json() == {"success": True, "data": {"items": []}}
+
+
+def test_chat_page_is_plain_html(client):
+    r = client.get("/dev/whatsapp")
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    html = r.data.decode()
+    assert "/dev/whatsapp/sign" in html and "/dev/messages" in html and "<script>" in html
+
+
+def test_the_signing_helper_signs_what_the_webhook_accepts(client, runtime):
+    r = client.post("/dev/whatsapp/sign", json={"phone": "0881234567", "body": "HI",
+                                                "profile_name": "Musu"})
+    assert r.status_code == 200
+    d = r.get_json()["data"]
+    assert d["form"]["From"] == f"whatsapp:{A}" and d["form"]["Body"] == "HI"
+    w = client.post(d["url"], data=d["form"], headers={"X-Twilio-Signature": d["signature"]})
+    assert w.status_code == 200
+    # … and only that form: change the body and the signature no longer holds.
+    forged = client.post(d["url"], data={**d["form"], "Body": "BAL"},
+                         headers={"X-Twilio-Signature": d["signature"]})
+    assert forged.status_code == 403
+
+
+def test_the_signing_helper_refuses_bad_input(client):
+    assert client.post("/dev/whatsapp/sign", json={"phone": "x", "body": "HI"}).status_code == 422
+    assert client.post("/dev/whatsapp/sign", json={"phone": A, "body": 5}).status_code == 422
+    assert client.post("/dev/whatsapp/sign", json={"phone": A, "body": "x" * 5000}).status_code == 422
+
+
+@pytest.fixture
+def production_client():
+    from api.app import create_app
+
+    settings = Settings(env="production", secret_key="s" * 40, twilio_auth_token="t" * 32,
+                        database_url="postgresql://postgres@127.0.0.1:1/never-connected",
+                        redis_url="redis://127.0.0.1:1/0", public_url="https://soxara.example")
+    app = create_app(settings)
+    return app.test_client()
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/dev/whatsapp"), ("GET", "/dev/messages?to=%2B231881234567"),
+    ("POST", "/dev/whatsapp/sign"),
+])
+def test_dev_pages_do_not_exist_in_production(production_client, method, path):
+    r = production_client.open(path, method=method, json={} if method == "POST" else None)
+    assert r.status_code == 404
+    assert r.get_json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_the_webhook_exists_in_production(production_client):
+    assert production_client.post("/whatsapp/webhook", data={"Body": "HI"}).status_code == 403
