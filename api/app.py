@@ -14,6 +14,7 @@ from core.runtime import Runtime
 
 ROUTE_MODULES = [
     "api.routes.merchant",
+    "api.routes.auth",
     "api.routes.wallets",
     "api.routes.transfers",
     "api.routes.deposits",

@@ -77,3 +77,21 @@ def authenticate(uow: UnitOfWork, runtime, accepts: str) -> Principal:
 def require_scope(principal: Principal, scope: str | None) -> None:
     if scope and principal.kind == "key" and scope not in principal.scopes:
         raise ApiError(403, "FORBIDDEN", f"this API key lacks the {scope} scope")
+
+
+STEP_UP_HEADER = "X-Step-Up-Token"
+
+
+def require_step_up(ctx) -> None:
+    """A user's money move needs their PIN confirmed in the last 5 minutes (a step-up
+    token from POST /v1/auth/step-up); a merchant key's scope is its authority already.
+
+    Raises core.errors.Forbidden (403 STEP_UP_REQUIRED), which is not stored, so the
+    same idempotency key may be retried with the token.
+    """
+    if ctx.principal.kind != "user":
+        return
+    from core import pins
+
+    pins.check_step_up(ctx.uow, ctx.runtime, ctx.principal.user_id,
+                       request.headers.get(STEP_UP_HEADER, "").strip() or None)

@@ -24,6 +24,7 @@ from api import auth as auth_mod
 from api.envelope import error_body, respond, success_body
 from api.errors import ApiError, error_response, from_domain, is_stored_outcome
 from core import errors as core_errors
+from core.crypto import keyed_hash
 from core.idempotency import fingerprint
 
 log = logging.getLogger("soxara.api")
@@ -215,12 +216,14 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             return respond(spec.status, success_body(_dump(spec, result)))
 
         # A refusal above this line was never stored; from here on the outcome is.
+        # Keyed: a body may hold a PIN or a login code, which a plain SHA-256 of a known
+        # JSON shape would give up to anyone who reads the table.
+        fp = keyed_hash(rt.secret_key, "idempotency", fingerprint(spec.method, request.path, data))
         scope = principal.idempotency_scope
         if principal.kind == "anonymous":
             # Anonymous calls (OTP requests...) share no account to scope the key by; scoping
             # by the body means a replay needs the very same body, secrets included.
-            scope = "anon:" + fingerprint(spec.method, request.path, data)[:32]
-        fp = fingerprint(spec.method, request.path, data)
+            scope = "anon:" + fp[:32]
         claim = rt.idempotency.claim(scope, idem_key, fp)
         if claim.outcome == "replay":
             return respond(claim.status, claim.body or b"", {"Idempotent-Replayed": "true"})

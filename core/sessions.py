@@ -74,7 +74,8 @@ def _hash_refresh(secret_key: str, token: str) -> str:
 
 
 def access_token(secret_key: str, user_id: str, session_id: str, now: datetime) -> str:
-    claims = {"sub": user_id, "sid": session_id, "typ": "access",
+    # `jti` only makes every token distinct (two minted in one second would be equal).
+    claims = {"sub": user_id, "sid": session_id, "typ": "access", "jti": secrets.token_hex(8),
               "iat": int(now.timestamp()), "exp": int((now + ACCESS_TTL).timestamp())}
     return jwt.encode(claims, _signing_key(secret_key), algorithm=ALGORITHM)
 

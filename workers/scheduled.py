@@ -20,6 +20,8 @@ SWEEPS: list[str] = [
     "workers.scheduled.expire_transfers",
     "workers.scheduled.auto_claim_test_transfers",
     "workers.scheduled.advance_deposits",
+    "workers.messages.retry_due",
+    "workers.auth.purge_expired",
 ]
 
 

@@ -1,0 +1,186 @@
+"""Outbound WhatsApp messages: stored with their transaction, delivered once, in order."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from core import messaging
+from core.db import utcnow
+from workers import messages as worker
+
+PHONE = "+231881234567"
+
+
+class Recorder:
+    """A transport that records what it sent and can be told to fail."""
+
+    keeps_delivered_copy = False
+
+    def __init__(self, fail: int = 0, permanent: bool = False):
+        self.sent: list[tuple[str, str]] = []
+        self.fail, self.permanent = fail, permanent
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def send(self, to_phone: str, body: str) -> str:
+        with self._lock:
+            self.calls += 1
+            if self.fail:
+                self.fail -= 1
+                raise messaging.TransportError("provider down", permanent=self.permanent)
+            self.sent.append((to_phone, body))
+            return f"SM{len(self.sent)}"
+
+
+class NoJobs:
+    def enqueue(self, job, *args, job_id=None):
+        pass
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    rec = Recorder()
+    monkeypatch.setattr(worker, "transport_for", lambda rt: rec)
+    return rec
+
+
+def send(rt, body, *, sensitive=None, phone=PHONE):
+    with rt.uow() as uow:
+        m = messaging.send_whatsapp(uow, rt, phone, body, sensitive=sensitive)
+        uow.commit()
+    return m.id
+
+
+def row(rt, mid) -> messaging.OutboundMessage:
+    with rt.uow() as uow:
+        m = messaging.get(uow, mid)
+        uow.session.expunge(m)  # keep its loaded values past the rollback on exit
+        return m
+
+
+def test_sandbox_delivers_after_commit_and_keeps_the_secret_only_sealed(runtime):
+    mid = send(runtime, "Your code is 314159.", sensitive=["314159"])
+    m = row(runtime, mid)
+    assert m.status == "sent" and m.provider_sid.startswith("SMsandbox_") and m.attempts == 1
+    assert m.body == f"Your code is {messaging.MASK}." and b"314159" not in m.sealed_body
+    with runtime.uow() as uow:
+        (seen,) = messaging.outbox_for(uow, PHONE, 10, secret_key=runtime.secret_key)
+        (transcript,) = messaging.outbox_for(uow, PHONE, 10)
+    assert seen.body == "Your code is 314159." and transcript.body == m.body
+    # The sandbox phone shows the real text for a while, then only the transcript is left.
+    with runtime.uow() as uow:
+        assert messaging.forget_delivered_copies(uow, utcnow()) == 0
+        assert messaging.forget_delivered_copies(uow, utcnow() + messaging.REVEAL_WINDOW) == 1
+        uow.commit()
+    assert row(runtime, mid).sealed_body is None
+
+
+def test_nothing_is_sent_for_a_rolled_back_transaction(runtime, recorder):
+    with runtime.uow() as uow:
+        messaging.send_whatsapp(uow, runtime, PHONE, "never")
+    with runtime.uow() as uow:
+        assert messaging.outbox_for(uow, PHONE) == []
+    assert recorder.calls == 0
+
+
+def test_a_real_transport_gets_the_real_text_and_the_sealed_copy_is_wiped(runtime, recorder):
+    mid = send(runtime, "PIN reset code 271828", sensitive=["271828"])
+    assert recorder.sent == [(PHONE, "PIN reset code 271828")]
+    m = row(runtime, mid)
+    assert m.status == "sent" and m.sealed_body is None and "271828" not in m.body
+
+
+def test_outbox_is_per_phone_and_oldest_first(runtime):
+    for i in range(3):
+        send(runtime, f"hello {i}")
+    send(runtime, "someone else", phone="+231771234567")
+    with runtime.uow() as uow:
+        assert [i.body for i in messaging.outbox_for(uow, PHONE)] == ["hello 0", "hello 1", "hello 2"]
+        assert [i.body for i in messaging.outbox_for(uow, PHONE, 2)] == ["hello 1", "hello 2"]
+
+
+def test_a_failed_message_is_retried_with_backoff_and_later_ones_wait_behind_it(runtime, recorder):
+    recorder.fail = 1
+    first = send(runtime, "first")
+    second = send(runtime, "second")
+    a, b = row(runtime, first), row(runtime, second)
+    assert (a.status, a.attempts, a.error) == ("failed", 1, "provider down")
+    assert b.status == "queued" and recorder.sent == [], "the second never overtakes the first"
+    # Not before the backoff…
+    assert worker.retry_due(runtime, a.created_at + timedelta(seconds=1)) == 0
+    # …then both, in order.
+    assert worker.retry_due(runtime, a.next_attempt_at + timedelta(seconds=1)) == 2
+    assert [body for _, body in recorder.sent] == ["first", "second"]
+    assert row(runtime, first).status == row(runtime, second).status == "sent"
+
+
+def test_attempts_are_bounded(runtime, recorder):
+    recorder.fail = 100
+    mid = send(runtime, "doomed", sensitive=["doomed"])
+    now = utcnow()
+    for _ in range(messaging.MAX_ATTEMPTS + 2):
+        now += timedelta(hours=1)
+        worker.retry_due(runtime, now)
+    m = row(runtime, mid)
+    assert m.status == "failed" and m.attempts == messaging.MAX_ATTEMPTS
+    assert m.next_attempt_at is None and m.sealed_body is None
+    assert recorder.calls == messaging.MAX_ATTEMPTS
+
+
+def test_a_permanent_failure_gives_up_at_once_and_frees_the_queue(runtime, recorder):
+    recorder.fail, recorder.permanent = 1, True
+    bad = send(runtime, "to nowhere")
+    good = send(runtime, "next")
+    assert row(runtime, bad).next_attempt_at is None and row(runtime, bad).attempts == 1
+    assert row(runtime, good).status == "sent"
+
+
+def test_a_lost_job_is_picked_up_by_the_sweep(runtime, recorder):
+    runtime.jobs = NoJobs()
+    mid = send(runtime, "lost")
+    m = row(runtime, mid)
+    assert m.status == "queued"
+    assert worker.retry_due(runtime, m.created_at + timedelta(seconds=1)) == 0, "its job may still come"
+    assert worker.retry_due(runtime, m.created_at + messaging.GRACE) == 1
+    assert row(runtime, mid).status == "sent" and recorder.calls == 1
+
+
+def test_delivering_twice_sends_once(runtime, recorder):
+    runtime.jobs = NoJobs()
+    mid = send(runtime, "once")
+    assert worker.deliver(mid, runtime=runtime) == 1
+    assert worker.deliver(mid, runtime=runtime) == 0
+    assert recorder.calls == 1
+
+
+def test_a_job_for_a_later_message_sends_the_earlier_ones_first(runtime, recorder):
+    runtime.jobs = NoJobs()
+    ids = [send(runtime, f"m{i}") for i in range(3)]
+    assert worker.deliver(ids[1], runtime=runtime) == 2
+    assert [b for _, b in recorder.sent] == ["m0", "m1"]
+    assert row(runtime, ids[2]).status == "queued"
+
+
+@pytest.mark.postgres
+def test_concurrent_deliveries_of_one_phone_send_each_message_once(pg_runtime, recorder):
+    pg_runtime.jobs = NoJobs()
+    ids = [send(pg_runtime, f"m{i}") for i in range(5)]
+    barrier = threading.Barrier(6)
+
+    def job(mid):
+        barrier.wait()
+        worker.deliver(mid, runtime=pg_runtime)
+
+    def sweep():
+        barrier.wait()
+        worker.retry_due(pg_runtime, utcnow() + messaging.GRACE)
+
+    threads = [threading.Thread(target=job, args=(m,)) for m in ids] + [threading.Thread(target=sweep)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [b for _, b in recorder.sent] == [f"m{i}" for i in range(5)]
