@@ -88,12 +88,14 @@ def issue(uow: UnitOfWork, rt, phone_e164: str, *, purpose: str = "login", ip: s
     if purpose not in PURPOSES:
         raise ValueError(f"unknown OTP purpose {purpose!r}")
     now = now or utcnow()
-    code = new_code()
-    code_hash = slow_hash(code)  # before the counters below: their row locks are held to commit
     for rule in PHONE_RULES:
         ratelimit.hit(uow, rt.secret_key, rule, f"{purpose}:{phone_e164}", now=now)
     if ip:
         ratelimit.hit(uow, rt.secret_key, IP_RULE, ip, now=now)
+    # Hashed only once the limits let the request through, so that a flood of refused
+    # requests costs no argon2 work.
+    code = new_code()
+    code_hash = slow_hash(code)
     s = uow.session
     s.execute(
         update(OtpCode)

@@ -184,3 +184,23 @@ def test_concurrent_deliveries_of_one_phone_send_each_message_once(pg_runtime, r
     for t in threads:
         t.join()
     assert [b for _, b in recorder.sent] == [f"m{i}" for i in range(5)]
+
+
+@pytest.mark.redis
+def test_a_message_is_delivered_by_an_rq_worker(runtime, redis_url):
+    from rq import SimpleWorker
+
+    from workers import context
+    from workers.queue import RQQueue
+
+    q = RQQueue(redis_url)
+    runtime.jobs = q
+    context.set_process_runtime(runtime)  # what `soxara worker` builds from the environment
+    try:
+        mid = send(runtime, "code 161803", sensitive=["161803"])
+        assert q.queue.count == 1 and row(runtime, mid).status == "queued"
+        SimpleWorker([q.queue], connection=q.redis).work(burst=True)
+        assert q.queue.failed_job_registry.count == 0
+        assert row(runtime, mid).status == "sent"
+    finally:
+        context.set_process_runtime(None)
