@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench clean
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api clean
 
 $(BIN)/soxara: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ test-postgres: venv
 
 lint: venv
 	$(BIN)/ruff check api bot core workers tests bench
+
+# The API under gunicorn on a fresh PostgreSQL database (dropped after) against a bare
+# Flask baseline: req/s, p50, p99 and ratios (bench/api.py; about a minute).
+bench-api: venv
+	$(BIN)/python -m bench.api $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) soxara.db* .pytest_cache

@@ -8,7 +8,8 @@ tests/conftest.py (see `_user_headers`), or nobody for anonymous routes.
 Checks: no 5xx, and the status code, content type and body of every response conform to
 the document. Cases are both valid (positive) and invalid (negative) per the document.
 Bounded and deterministic: SOXARA_FUZZ_EXAMPLES cases per operation (default 40),
-derandomized, no example database; raise it locally to dig deeper.
+derandomized, no example database. To dig deeper locally:
+`SOXARA_FUZZ_EXAMPLES=500 SOXARA_FUZZ_SEED=7 pytest tests/api/test_fuzz.py`.
 
 (Schemathesis's own pytest loader, `schemathesis.pytest.from_fixture`, trips over pytest
 9's node ids, so the operations are parametrized here and each is driven through the
@@ -21,7 +22,7 @@ import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -32,6 +33,7 @@ from schemathesis.checks import (
 )
 
 FUZZ_EXAMPLES = int(os.environ.get("SOXARA_FUZZ_EXAMPLES", "40"))
+FUZZ_SEED = os.environ.get("SOXARA_FUZZ_SEED")  # set: other cases than the derandomized ones
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
           content_type_conformance]
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -105,7 +107,7 @@ def test_operation_conforms_to_the_document(app, client, runtime, merchant, meth
                          operation.as_strategy(GenerationMode.NEGATIVE))
 
     @given(case=strategy)
-    @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None,
+    @settings(max_examples=FUZZ_EXAMPLES, derandomize=FUZZ_SEED is None, database=None, deadline=None,
               suppress_health_check=list(HealthCheck), print_blob=True)
     def fuzz(case):
         if "X-Step-Up-Token" in headers and case.headers and "X-Step-Up-Token" in case.headers:
@@ -113,6 +115,8 @@ def test_operation_conforms_to_the_document(app, client, runtime, merchant, meth
             case.headers["X-Step-Up-Token"] = headers["X-Step-Up-Token"]
         case.call_and_validate(headers=headers, checks=CHECKS)
 
+    if FUZZ_SEED is not None:
+        fuzz = seed(int(FUZZ_SEED))(fuzz)
     fuzz()
 
 

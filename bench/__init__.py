@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench-api`); nothing here is part of the product."""
