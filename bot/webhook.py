@@ -12,6 +12,7 @@ MessageSid decide).
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import OperationalError
@@ -31,6 +32,7 @@ from core.phones import normalise_e164
 log = logging.getLogger("soxara.bot")
 
 WEBHOOK_PATH = "/whatsapp/webhook"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A deadlock victim or a busy SQLite file is worth another go before giving up.
 ATTEMPTS = 3
 
@@ -59,6 +61,11 @@ def _refuse(status: int, code: str, message: str) -> Response:
     return Response(error_body(code, message), status=status, mimetype="application/json")
 
 
+def _text(value: str | None) -> str:
+    """Form text fit to store: no NUL (PostgreSQL refuses it) nor other control characters."""
+    return _CONTROL.sub("", value or "")
+
+
 def inbound_from(form) -> dialog.Inbound | None:
     """The message, or None when it is not one we can answer (no sender, not WhatsApp)."""
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
@@ -74,9 +81,9 @@ def inbound_from(form) -> dialog.Inbound | None:
     except ValueError:
         num_media = 0
     # A tapped quick-reply button carries its payload; otherwise what was typed.
-    text = form.get("ButtonPayload") or form.get("Body") or ""
-    return dialog.Inbound(phone=phone, text=text, message_sid=sid,
-                          profile_name=(form.get("ProfileName") or None), num_media=num_media)
+    text = _text(form.get("ButtonPayload") or form.get("Body"))
+    return dialog.Inbound(phone=phone, text=text, message_sid=_text(sid),
+                          profile_name=_text(form.get("ProfileName")) or None, num_media=num_media)
 
 
 def handle(rt, msg: dialog.Inbound) -> None:

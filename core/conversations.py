@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -151,16 +153,19 @@ def find(uow: UnitOfWork, phone_e164: str) -> Conversation | None:
 
 def record_inbound(uow: UnitOfWork, convo: Conversation, message_sid: str, masked_body: str,
                    now: datetime | None = None) -> bool:
-    """Store an inbound message (already masked). False if this MessageSid was seen before."""
-    s = uow.session
-    line = InboundMessage(conversation_id=convo.id, message_sid=message_sid[:64],
-                          body=masked_body, created_at=now or utcnow())
-    try:
-        with s.begin_nested():
-            s.add(line)
-    except IntegrityError:
-        return False
-    return True
+    """Store an inbound message (already masked). False if this MessageSid was seen before.
+
+    One statement either way (INSERT … ON CONFLICT DO NOTHING): a redelivery costs no
+    savepoint, and two copies racing are decided by the unique index.
+    """
+    dialect = uow.session.get_bind().dialect.name
+    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    stmt = (insert(InboundMessage)
+            .values(conversation_id=convo.id, message_sid=message_sid[:64], body=masked_body,
+                    created_at=now or utcnow())
+            .on_conflict_do_nothing(index_elements=["message_sid"])
+            .returning(InboundMessage.seq))
+    return uow.session.execute(stmt).first() is not None
 
 
 def seen(uow: UnitOfWork, message_sid: str) -> bool:
