@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api clean
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot clean
 
 $(BIN)/soxara: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,12 @@ lint: venv
 # Flask baseline: req/s, p50, p99 and ratios (bench/api.py; about a minute).
 bench-api: venv
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
+
+# WhatsApp messages/s through the bot's webhook under gunicorn on a fresh PostgreSQL
+# database, many phones chatting at once, against a bare signed echo in the same run
+# (bench/bot.py; under a minute).
+bench-bot: venv
+	$(BIN)/python -m bench.bot $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) soxara.db* .pytest_cache
