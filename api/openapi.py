@@ -118,6 +118,8 @@ def _soxara_fields(self, field, ret, **kw) -> dict:
         json_type = {str: "string", bool: "boolean", int: "integer", float: "number"}.get(type(value))
         if json_type and "type" not in ret:
             out["type"] = json_type
+    elif "type" not in ret and ret.get("enum") and all(isinstance(v, str) for v in ret["enum"]):
+        out["type"] = "string"  # a Method/Function field documented by its enum
     return out
 
 
