@@ -240,6 +240,7 @@ def add_started(amount: int, currency: str, method: str, phone: str, deposit_id:
 
 ADD_CANCELLED = "Cancelled. Nothing was requested."
 METHOD_PROMPT = "Reply 1 for MTN MoMo or 2 for Orange Money."
+MOMO_FOREIGN = "Mobile money works with Liberian numbers only (+231…). Type a Liberian number."
 
 
 # --- claim -------------------------------------------------------------------------------

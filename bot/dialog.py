@@ -752,14 +752,10 @@ class Dialog:
         self.next_add_step()
 
     def on_add_phone(self, text: str) -> None:
-        if text.strip() == "1":
-            self.keep(pay_phone=self.phone)
-            self.next_add_step()
-            return
         try:
-            pay = parse.liberian_phone(text)
+            pay = parse.liberian_phone(self.phone if text.strip() == "1" else text)
         except parse.NotLiberian:
-            self.say(copy.NUMBER_FOREIGN)
+            self.say(copy.MOMO_FOREIGN)
             return
         except InvalidInput:
             self.say(copy.NUMBER_BAD)

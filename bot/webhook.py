@@ -66,16 +66,21 @@ def _text(value: str | None) -> str:
     return _CONTROL.sub("", value or "")
 
 
-def inbound_from(form) -> dialog.Inbound | None:
+def inbound_from(settings, form) -> dialog.Inbound | None:
     """The message, or None when it is not one we can answer (no sender, not WhatsApp)."""
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
     sender = (form.get("From") or "").strip()
     if not sid or not sender.lower().startswith("whatsapp:"):
         return None
+    # A delivery-status callback pointed at this URL is not a message from a person.
+    if form.get("MessageStatus") or (form.get("SmsStatus") or "received") != "received":
+        return None
     try:
         phone = normalise_e164(sender.split(":", 1)[1])
     except InvalidInput:
         return None
+    if phone == settings.whatsapp_number:
+        return None  # our own number: never talk to ourselves
     try:
         num_media = max(0, int(form.get("NumMedia") or 0))
     except ValueError:
@@ -117,7 +122,7 @@ def webhook():
                         request.headers.get(SIGNATURE_SETTINGS_HEADER)):
         log.warning("refused a WhatsApp webhook call with a bad or missing signature")
         return _refuse(403, "FORBIDDEN", "invalid or missing X-Twilio-Signature")
-    msg = inbound_from(request.form)
+    msg = inbound_from(rt.settings, request.form)
     if msg is None:
         log.warning("ignored a signed webhook call that is not a WhatsApp message")
         return empty_twiml()

@@ -176,3 +176,14 @@ def test_nothing_before_login_reveals_or_moves_anything(phone, runtime):
     out = p.says("SEND 5 USD 0886123456")
     assert "Send $5.00" not in out
     _nothing_moved(runtime)
+
+
+def test_a_number_from_another_country_can_chat_but_pays_in_only_from_liberian_momo(phone, runtime):
+    us = phone("+14155552671", "Diaspora")
+    us.login()
+    assert "1 Balance" in us.says("MENU")
+    us.says("3")
+    us.says("10 USD")
+    us.says("1")
+    assert "Liberian numbers only" in us.says("1")
+    assert "Add $10.00 (USD) from MTN MoMo +231881111000?" in us.says("0881111000")

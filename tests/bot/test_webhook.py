@@ -140,3 +140,12 @@ def test_a_bug_is_answered_with_an_apology_and_nothing_moves(phone, runtime, mon
     p.post(form)
     p.post(form)
     assert _counts(runtime)[1] == before[1] + 1
+
+
+def test_status_callbacks_and_our_own_number_are_not_conversations(phone, runtime):
+    p = phone(A)
+    status = p.form("", MessageStatus="delivered", SmsStatus="delivered")
+    assert p.post(status).status_code == 200
+    ours = phone(runtime.settings.whatsapp_number)
+    assert ours.post(ours.form("HI")).status_code == 200
+    assert _counts(runtime) == (0, 0, 0)
