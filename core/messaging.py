@@ -163,9 +163,13 @@ def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTranspor
     if up_to_seq is not None:
         pending = pending.where(OutboundMessage.seq <= up_to_seq)
     if sweeping:
-        # Whoever holds a phone's oldest pending message is delivering that phone.
-        oldest = s.scalar(pending.limit(1).with_for_update(skip_locked=True))
-        if oldest is None:
+        # Whoever holds a phone's oldest pending message is delivering that phone. (Not
+        # `pending.limit(1)` with SKIP LOCKED: that would lock the oldest *unlocked* one,
+        # out of order, and deadlock with the worker holding the oldest.)
+        oldest_seq = s.scalar(pending.with_only_columns(OutboundMessage.seq).limit(1))
+        if oldest_seq is None or s.scalar(
+            pending.where(OutboundMessage.seq == oldest_seq).with_for_update(skip_locked=True)
+        ) is None:
             return 0
     # Locks are taken in `seq` order by everyone, so waiting here cannot deadlock.
     rows = s.scalars(pending.with_for_update().execution_options(populate_existing=True)).all()

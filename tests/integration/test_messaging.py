@@ -168,21 +168,26 @@ def test_a_job_for_a_later_message_sends_the_earlier_ones_first(runtime, recorde
 def test_concurrent_deliveries_of_one_phone_send_each_message_once(pg_runtime, recorder):
     pg_runtime.jobs = NoJobs()
     ids = [send(pg_runtime, f"m{i}") for i in range(5)]
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(7)
+    errors: list = []
 
-    def job(mid):
-        barrier.wait()
-        worker.deliver(mid, runtime=pg_runtime)
+    def together(fn):
+        def run():
+            barrier.wait()
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - a deadlock would surface here
+                errors.append(e)
+        return threading.Thread(target=run)
 
-    def sweep():
-        barrier.wait()
-        worker.retry_due(pg_runtime, utcnow() + messaging.GRACE)
-
-    threads = [threading.Thread(target=job, args=(m,)) for m in ids] + [threading.Thread(target=sweep)]
+    threads = [together(lambda m=m: worker.deliver(m, runtime=pg_runtime)) for m in ids]
+    threads += [together(lambda: worker.retry_due(pg_runtime, utcnow() + messaging.GRACE))
+                for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     assert [b for _, b in recorder.sent] == [f"m{i}" for i in range(5)]
 
 
