@@ -18,6 +18,10 @@
 6. prints messages/s, p50 and p99 of the webhook's response time for each and their
    ratio, then checks the ledger and counts the transfers the bot made.
 
+`--script menu` runs the same script without the PIN step (no argon2, no money moves),
+which shows what the bot costs apart from core's deliberately slow PIN hash; the
+default runs both, after the echo, against the same server.
+
 Replies are sent by the in-process job runner of each gunicorn worker (the sandbox
 transport), so their cost is on the same machine, though not in the response time.
 Clients and server share the machine's cores: absolute figures are a floor, the ratio
@@ -57,9 +61,16 @@ def phone_number(i: int) -> str:
     return f"+231{FIRST_PHONE + i}"
 
 
-def script(i: int, phones: int) -> list[str]:
-    """What phone i says, over and over. The peer is another seeded phone."""
+def script(i: int, phones: int, kind: str = "mixed") -> list[str]:
+    """What phone i says, over and over. The peer is another seeded phone.
+
+    "mixed": a real send ($1, confirmed with the PIN) among menu traffic; "menu": the
+    same without the PIN step, so no argon2 and no money moves.
+    """
     peer = phone_number((i + 1) % phones)
+    if kind == "menu":
+        return ["BAL", "4", f"SEND 1 USD {peer}", "NO", "HELP",
+                "2", "2.50", "USD", "0" + peer[4:], "NO", "MENU"]
     return ["BAL", "4", f"SEND 1 USD {peer}", "YES", PIN, "HELP",
             "2", "2.50", "USD", "0" + peer[4:], "NO", "MENU"]
 
@@ -129,9 +140,9 @@ def _signed(path: str, phone: str, body: str) -> tuple[bytes, dict]:
         "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
 
 
-def _client_thread(port, path, my_phones, total_phones, measure_from, measure_until, out, errors):
+def _client_thread(port, path, kind, my_phones, total_phones, measure_from, measure_until, out, errors):
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
-    scripts = {i: script(i, total_phones) for i in my_phones}
+    scripts = {i: script(i, total_phones, kind) for i in my_phones}
     step = dict.fromkeys(my_phones, 0)
     k = 0
     while True:
@@ -161,7 +172,7 @@ def _client_thread(port, path, my_phones, total_phones, measure_from, measure_un
 
 
 def _client_process(args) -> tuple[list[float], int]:
-    port, path, phone_sets, total_phones, start_at, warmup, duration = args
+    port, path, kind, phone_sets, total_phones, start_at, warmup, duration = args
     delay = start_at - time.time()
     base = time.perf_counter() + delay
     measure_from, measure_until = base + warmup, base + warmup + duration
@@ -170,7 +181,7 @@ def _client_process(args) -> tuple[list[float], int]:
     lat: list[float] = []
     errors: list[float] = []
     ts = [threading.Thread(target=_client_thread,
-                           args=(port, path, ps, total_phones, measure_from, measure_until, lat, errors))
+                           args=(port, path, kind, ps, total_phones, measure_from, measure_until, lat, errors))
           for ps in phone_sets]
     for t in ts:
         t.start()
@@ -196,14 +207,14 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 def run_load(name: str, port: int, path: str, *, phones: int, clients: int, procs: int,
-             warmup: float, duration: float) -> Result:
+             warmup: float, duration: float, kind: str = "mixed") -> Result:
     threads = [list(range(phones))[t::clients] for t in range(clients)]
     threads = [t for t in threads if t]
     procs = max(1, min(procs, len(threads)))
     per_proc = [threads[p::procs] for p in range(procs)]
     start_at = time.time() + 0.5
     with multiprocessing.get_context("fork").Pool(procs) as pool:
-        parts = pool.map(_client_process, [(port, path, ps, phones, start_at, warmup, duration)
+        parts = pool.map(_client_process, [(port, path, kind, ps, phones, start_at, warmup, duration)
                                            for ps in per_proc])
     lat = sorted(x for part, _ in parts for x in part)
     errors = sum(e for _, e in parts)
@@ -319,6 +330,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (4)")
     p.add_argument("--duration", type=float, default=15.0, help="seconds measured per scenario (15)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load first (3)")
+    p.add_argument("--script", choices=("mixed", "menu", "both"), default="both",
+                   help="mixed: menu traffic with a PIN-confirmed send; menu: without the PIN step; "
+                        "both (default): each, one after the other")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
     if not (1 <= args.clients <= 256 and 1 <= args.phones <= 5000 and 0 < args.duration <= 120):
@@ -342,7 +356,8 @@ def main(argv=None) -> int:
         try:
             server.wait_ready()
             echo = run_load(f"POST {ECHO} (signed echo)", server.port, ECHO, **load)
-            bot = run_load(f"POST {WEBHOOK}", server.port, WEBHOOK, **load)
+            bots = [run_load(f"POST {WEBHOOK} ({kind})", server.port, WEBHOOK, kind=kind, **load)
+                    for kind in (("mixed", "menu") if args.script == "both" else (args.script,))]
             time.sleep(2)  # let the workers' job threads send the last replies
         finally:
             server.stop()
@@ -353,14 +368,15 @@ def main(argv=None) -> int:
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured per scenario; PostgreSQL; "
           f"{os.cpu_count()} cores shared by clients and server")
     print(f"{'scenario':<36}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs echo':>9}")
-    for r in (echo, bot):
+    for r in (echo, *bots):
         ratio = r.per_second / echo.per_second if echo.per_second else float("nan")
         print(f"{r.name:<36}{r.per_second:>8.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{ratio:>8.2f}x")
     print("after: " + ", ".join(f"{k} {v}" for k, v in after.items()))
     print(f"total {time.time() - started:.0f} s; server log: {log_path}")
     if args.json:
-        print(json.dumps({"echo": echo.__dict__, "webhook": bot.__dict__, "after": after}, indent=2))
-    return 1 if echo.errors or bot.errors or after["ledger_breaches"] else 0
+        print(json.dumps({"echo": echo.__dict__, "webhook": [b.__dict__ for b in bots], "after": after},
+                         indent=2))
+    return 1 if echo.errors or any(b.errors for b in bots) or after["ledger_breaches"] else 0
 
 
 if __name__ == "__main__":
