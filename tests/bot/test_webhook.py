@@ -75,15 +75,17 @@ def test_a_redelivered_message_is_acknowledged_and_not_processed_again(phone, ru
     assert _counts(runtime) == after_first
 
 
-def test_two_copies_at_once_are_processed_once(pg_runtime):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_copies_at_once_are_processed_once(request, backend):
     """Twilio retries while the first copy is still being handled: both get 200, one counts."""
     from api.app import create_app
 
-    app = create_app(runtime=pg_runtime)
-    phones = [Phone(app.test_client(), pg_runtime, A) for _ in range(2)]
+    rt = request.getfixturevalue("pg_runtime" if backend == "postgres" else "runtime")
+    app = create_app(runtime=rt)
+    phones = [Phone(app.test_client(), rt, A) for _ in range(2)]
     assert phones[0].post(phones[0].form("HI")).status_code == 200
     form = phones[0].form(phones[0].code(), sid="SM" + "b" * 32)
-    before = _counts(pg_runtime)
+    before = _counts(rt)
     barrier = threading.Barrier(2)
     statuses = []
 
@@ -97,7 +99,7 @@ def test_two_copies_at_once_are_processed_once(pg_runtime):
     for t in threads:
         t.join()
     assert statuses == [200, 200]
-    after = _counts(pg_runtime)
+    after = _counts(rt)
     assert after[1] == before[1] + 1  # one inbound row
     outbox = phones[0].outbox()
     assert sum("logged in" in b for b in outbox) == 1
