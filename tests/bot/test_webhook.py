@@ -151,3 +151,35 @@ def test_status_callbacks_and_our_own_number_are_not_conversations(phone, runtim
     ours = phone(runtime.settings.whatsapp_number)
     assert ours.post(ours.form("HI")).status_code == 200
     assert _counts(runtime) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_pin_messages_at_once_move_money_once(request, backend):
+    """Two different messages (two MessageSids) with the PIN, arriving together: the
+    conversation row lock makes them take turns, and only the first finds the send."""
+    from api.app import create_app
+    from tests.bot.conftest import PIN, balance, fund
+
+    rt = request.getfixturevalue("pg_runtime" if backend == "postgres" else "runtime")
+    app = create_app(runtime=rt)
+    phones = [Phone(app.test_client(), rt, A) for _ in range(2)]
+    phones[0].login()
+    fund(rt, A, 100_00)
+    phones[0].says("SEND 10 USD 0886123456")
+    phones[0].says("YES")
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def deliver(p):
+        form = p.form(PIN)
+        barrier.wait()
+        statuses.append(p.post(form).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(p,)) for p in phones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200, 200]
+    assert balance(rt, A) == 90_00
+    assert sum("Ref tr_" in b for b in phones[0].outbox()) == 1
