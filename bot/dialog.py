@@ -215,7 +215,7 @@ class Dialog:
         text = parse.clean(self.msg.text)
         idle = conversations.idle_for(self.convo, self.now)
 
-        # A login that lapsed ends quietly unless the person was in the middle of something.
+        # A login that lapsed is said so once; the message is then read as from a logged-out phone.
         if self.convo.user_id and not self.user_id and self.convo.session_expires_at \
                 and self.state not in (S.NEW, S.LOGGED_OUT, S.LOGIN_CODE):
             self.say(copy.logged_out_idle(int(SESSION_IDLE.total_seconds() // 60)))
