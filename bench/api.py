@@ -8,7 +8,8 @@
    measure (a) `GET /v1/merchant` and (b) `POST /v1/merchant/api-keys`, a fresh
    X-Idempotency-Key each time (a real mint: claim, insert, sealed outcome, commit);
 4. serves bench/hello.py, a bare Flask route, under the very same gunicorn settings, and
-   measures it as (c), the baseline;
+   measures it as (c), the baseline. The three are measured in turn, in short slices
+   (--rounds), so that whatever else the machine does weighs on all of them alike;
 5. prints requests/s, p50 and p99 for each, and each one's ratio to the baseline.
 
 Gunicorn: gthread workers, one per core, 4 threads each (see --workers/--threads). A
@@ -129,18 +130,40 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[i]
 
 
-def run_load(port: int, scenario: Scenario, *, clients: int, procs: int, warmup: float,
-             duration: float) -> Result:
+def _load_slice(port: int, scenario: Scenario, *, clients: int, procs: int, warmup: float,
+                duration: float) -> tuple[list[float], int]:
     procs = max(1, min(procs, clients))
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    start_at = time.time() + 0.5
+    start_at = time.time() + 0.3
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(procs) as pool:
         parts = pool.map(_client_process, [(port, scenario, n, start_at, warmup, duration) for n in per])
-    lat = sorted(x for part, _ in parts for x in part)
-    errors = sum(e for _, e in parts)
-    return Result(scenario.name, len(lat), errors, len(lat) / duration,
+    return [x for part, _ in parts for x in part], sum(e for _, e in parts)
+
+
+def _result(name: str, lat: list[float], errors: int, duration: float) -> Result:
+    lat = sorted(lat)
+    return Result(name, len(lat), errors, len(lat) / duration,
                   _percentile(lat, 0.50) * 1000, _percentile(lat, 0.99) * 1000)
+
+
+def run_interleaved(targets: list[tuple[int, Scenario]], *, rounds: int, clients: int, procs: int,
+                    warmup: float, duration: float) -> list[Result]:
+    """Each scenario `duration` seconds in all, in `rounds` slices taken in turn.
+
+    Whatever else the machine does in the meantime then weighs on every scenario alike,
+    which is what keeps the ratios to the baseline meaningful on a shared machine.
+    """
+    acc = {s.name: ([], 0) for _, s in targets}
+    for port, scenario in targets:  # warm every server and pool once, unmeasured
+        _load_slice(port, scenario, clients=clients, procs=procs, warmup=0, duration=warmup)
+    for _ in range(rounds):
+        for port, scenario in targets:
+            lat, errors = _load_slice(port, scenario, clients=clients, procs=procs, warmup=0.2,
+                                      duration=duration / rounds)
+            acc[scenario.name][0].extend(lat)
+            acc[scenario.name] = (acc[scenario.name][0], acc[scenario.name][1] + errors)
+    return [_result(s.name, *acc[s.name], duration) for _, s in targets]
 
 
 # --- servers and database ------------------------------------------------------------------
@@ -237,6 +260,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (4)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured per scenario (10)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (2)")
+    p.add_argument("--rounds", type=int, default=5, help="slices each scenario is measured in, in turn (5)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
     if args.clients < 1 or args.clients > 256 or args.duration <= 0 or args.duration > 120:
@@ -244,9 +268,9 @@ def main(argv=None) -> int:
 
     started = time.time()
     log_path = os.path.join(tempfile.gettempdir(), f"soxara-bench-{os.getpid()}.log")
-    load = dict(clients=args.clients, procs=args.client_procs, warmup=args.warmup, duration=args.duration)
+    load = dict(rounds=max(1, args.rounds), clients=args.clients, procs=args.client_procs,
+                warmup=args.warmup, duration=args.duration)
     gun = dict(workers=args.workers, threads=args.threads, log_path=log_path)
-    results: list[Result] = []
 
     with BenchDatabase() as url:
         env = {**os.environ, "SOXARA_ENV": "development", "SOXARA_DATABASE_URL": url,
@@ -254,28 +278,27 @@ def main(argv=None) -> int:
         env.pop("SOXARA_REDIS_URL", None)
         key = _create_merchant(env)
 
-        server = Gunicorn("wsgi:app", env, **gun)
+        # Both servers stay up (an idle one costs nothing); the load goes to one at a time.
+        servers = [Gunicorn("wsgi:app", env, **gun), Gunicorn("bench.hello:app", env, **gun)]
+        product, hello = servers
         try:
-            server.wait_ready("/healthz")
-            for scenario in (
-                Scenario("GET /v1/merchant", "GET", "/v1/merchant", key),
-                Scenario("POST /v1/merchant/api-keys", "POST", "/v1/merchant/api-keys", key,
-                         json.dumps({"name": "bench", "scopes": ["payments:read"]}).encode(), expect=201),
-            ):
-                results.append(run_load(server.port, scenario, **load))
+            product.wait_ready("/healthz")
+            hello.wait_ready("/hello")
+            baseline, *results = run_interleaved([
+                (hello.port, Scenario("GET /hello (bare Flask)", "GET", "/hello")),
+                (product.port, Scenario("GET /v1/merchant", "GET", "/v1/merchant", key)),
+                (product.port, Scenario("POST /v1/merchant/api-keys", "POST", "/v1/merchant/api-keys", key,
+                                        json.dumps({"name": "bench", "scopes": ["payments:read"]}).encode(),
+                                        expect=201)),
+            ], **load)
         finally:
-            server.stop()
-
-        baseline_server = Gunicorn("bench.hello:app", env, **gun)
-        try:
-            baseline_server.wait_ready("/hello")
-            baseline = run_load(baseline_server.port, Scenario("GET /hello (bare Flask)", "GET", "/hello"), **load)
-        finally:
-            baseline_server.stop()
+            for server in servers:
+                server.stop()
 
     print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.clients} keep-alive "
-          f"clients in {args.client_procs} processes; {args.warmup:g} s warm-up + {args.duration:g} s "
-          f"measured per scenario; PostgreSQL; {os.cpu_count()} cores shared by clients and server")
+          f"clients in {args.client_procs} processes; {args.warmup:g} s warm-up, then {args.duration:g} s "
+          f"measured per scenario in {load['rounds']} interleaved slices; PostgreSQL; "
+          f"{os.cpu_count()} cores shared by clients and server")
     print(f"{'scenario':<30}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'req/s vs base':>15}{'p50 vs base':>13}")
     for r in [baseline, *results]:
         ratio = r.rps / baseline.rps if baseline.rps else float("nan")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bench.api import Gunicorn, Scenario, run_load
+from bench.api import Gunicorn, Scenario, run_interleaved
 
 
 def test_bench_load_generator_against_the_baseline_app(tmp_path):
@@ -12,8 +12,8 @@ def test_bench_load_generator_against_the_baseline_app(tmp_path):
                       log_path=str(tmp_path / "gunicorn.log"))
     try:
         server.wait_ready("/hello")
-        r = run_load(server.port, Scenario("hello", "GET", "/hello"), clients=2, procs=1,
-                     warmup=0.2, duration=0.5)
+        (r,) = run_interleaved([(server.port, Scenario("hello", "GET", "/hello"))], rounds=2,
+                               clients=2, procs=1, warmup=0.2, duration=0.6)
     finally:
         server.stop()
     assert server.proc.returncode is not None, "gunicorn stopped"
