@@ -178,11 +178,12 @@ def _free_port() -> int:
 class Gunicorn:
     """One gunicorn master we started (its own process group), stopped by its pid."""
 
-    def __init__(self, app_spec: str, env: dict, *, workers: int, threads: int, log_path: str):
+    def __init__(self, app_spec: str, env: dict, *, workers: int, threads: int, log_path: str,
+                 worker_class: str = "gthread"):
         self.port = _free_port()
         self.log = open(log_path, "ab")
         cmd = [sys.executable, "-m", "gunicorn", app_spec, "--bind", f"{HOST}:{self.port}",
-               "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
+               "--worker-class", worker_class, "--workers", str(workers), "--threads", str(threads),
                "--keep-alive", "75", "--backlog", "2048", "--log-level", "warning",
                "--graceful-timeout", "5"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -258,6 +259,8 @@ def main(argv=None) -> int:
     p.add_argument("--client-procs", type=int, default=2, help="processes the clients run in (2)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (one per core)")
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (4)")
+    p.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"],
+                   help="gunicorn worker class (gthread; sync closes every connection)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured per scenario (10)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (2)")
     p.add_argument("--rounds", type=int, default=5, help="slices each scenario is measured in, in turn (5)")
@@ -270,7 +273,7 @@ def main(argv=None) -> int:
     log_path = os.path.join(tempfile.gettempdir(), f"soxara-bench-{os.getpid()}.log")
     load = dict(rounds=max(1, args.rounds), clients=args.clients, procs=args.client_procs,
                 warmup=args.warmup, duration=args.duration)
-    gun = dict(workers=args.workers, threads=args.threads, log_path=log_path)
+    gun = dict(workers=args.workers, threads=args.threads, log_path=log_path, worker_class=args.worker_class)
 
     with BenchDatabase() as url:
         env = {**os.environ, "SOXARA_ENV": "development", "SOXARA_DATABASE_URL": url,
@@ -295,7 +298,7 @@ def main(argv=None) -> int:
             for server in servers:
                 server.stop()
 
-    print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.clients} keep-alive "
+    print(f"gunicorn {args.worker_class}, {args.workers} workers x {args.threads} threads; {args.clients} keep-alive "
           f"clients in {args.client_procs} processes; {args.warmup:g} s warm-up, then {args.duration:g} s "
           f"measured per scenario in {load['rounds']} interleaved slices; PostgreSQL; "
           f"{os.cpu_count()} cores shared by clients and server")
