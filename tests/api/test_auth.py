@@ -435,7 +435,8 @@ def test_step_up_token_lasts_five_minutes_for_its_user_only(client, runtime, use
     assert data["expires_in"] == 300 and data["step_up_token"].startswith("sxs_")
     tok = data["step_up_token"]
     other = login(client, runtime, OTHER_PHONE)["user"]["id"]
-    now = utcnow()
+    with runtime.uow() as uow:
+        now = uow.session.scalar(select(pins.StepUpToken.created_at))
     with runtime.uow() as uow:
         pins.check_step_up(uow, runtime, user_api.user_id, tok, now=now)
         pins.check_step_up(uow, runtime, user_api.user_id, tok, now=now + timedelta(seconds=299))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -193,12 +194,15 @@ def test_concurrent_deliveries_of_one_phone_send_each_message_once(pg_runtime, r
 
 @pytest.mark.redis
 def test_a_message_is_delivered_by_an_rq_worker(runtime, redis_url):
-    from rq import SimpleWorker
+    from rq import Queue, SimpleWorker
 
     from workers import context
     from workers.queue import RQQueue
 
     q = RQQueue(redis_url)
+    # A queue of its own: test processes running in parallel share this Redis, and their
+    # workers would take our job and run it against their own database.
+    q.queue = Queue(f"test-messages-{uuid.uuid4().hex}", connection=q.redis)
     runtime.jobs = q
     context.set_process_runtime(runtime)  # what `soxara worker` builds from the environment
     try:
