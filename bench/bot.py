@@ -14,7 +14,8 @@
    another phone with its confirmation and PIN, help, a send abandoned at the
    confirmation, the menu). One phone's messages are strictly one after another, as a
    person's are. Every request is form-encoded and signed like Twilio's;
-5. the same load, the same signed forms, against `/bench/echo`, in the same run;
+5. the same load, the same signed forms, against `/bench/echo`, in the same run, in
+   interleaved slices (echo, webhook, echo, webhook…) so both see the same machine;
 6. prints messages/s, p50 and p99 of the webhook's response time for each and their
    ratio, then checks the ledger and counts the transfers the bot made.
 
@@ -143,7 +144,9 @@ def _signed(path: str, phone: str, body: str) -> tuple[bytes, dict]:
 def _client_thread(port, path, kind, my_phones, total_phones, measure_from, measure_until, out, errors):
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
     scripts = {i: script(i, total_phones, kind) for i in my_phones}
-    step = dict.fromkeys(my_phones, 0)
+    # Phones start at different points of the script, as people do: PIN messages (argon2)
+    # are spread over time instead of arriving in waves.
+    step = {i: i * 5 for i in my_phones}
     k = 0
     while True:
         i = my_phones[k % len(my_phones)]
@@ -206,8 +209,9 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))]
 
 
-def run_load(name: str, port: int, path: str, *, phones: int, clients: int, procs: int,
-             warmup: float, duration: float, kind: str = "mixed") -> Result:
+def run_load(port: int, path: str, *, phones: int, clients: int, procs: int,
+             warmup: float, duration: float, kind: str = "mixed") -> tuple[list[float], int]:
+    """One slice of load: (latencies of the answered messages, errors)."""
     threads = [list(range(phones))[t::clients] for t in range(clients)]
     threads = [t for t in threads if t]
     procs = max(1, min(procs, len(threads)))
@@ -216,8 +220,12 @@ def run_load(name: str, port: int, path: str, *, phones: int, clients: int, proc
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         parts = pool.map(_client_process, [(port, path, kind, ps, phones, start_at, warmup, duration)
                                            for ps in per_proc])
-    lat = sorted(x for part, _ in parts for x in part)
-    errors = sum(e for _, e in parts)
+    return [x for part, _ in parts for x in part], sum(e for _, e in parts)
+
+
+def summarise(name: str, slices: list[tuple[list[float], int]], duration: float) -> Result:
+    lat = sorted(x for part, _ in slices for x in part)
+    errors = sum(e for _, e in slices)
     return Result(name, len(lat), errors, len(lat) / duration,
                   _percentile(lat, 0.50) * 1000, _percentile(lat, 0.99) * 1000)
 
@@ -330,19 +338,20 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (4)")
     p.add_argument("--duration", type=float, default=15.0, help="seconds measured per scenario (15)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load first (3)")
+    p.add_argument("--slices", type=int, default=3,
+                   help="the measured seconds come in this many interleaved slices per scenario (3)")
     p.add_argument("--script", choices=("mixed", "menu", "both"), default="both",
                    help="mixed: menu traffic with a PIN-confirmed send; menu: without the PIN step; "
                         "both (default): each, one after the other")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
-    if not (1 <= args.clients <= 256 and 1 <= args.phones <= 5000 and 0 < args.duration <= 120):
+    if not (1 <= args.clients <= 256 and 1 <= args.phones <= 5000 and 0 < args.duration <= 120
+            and 1 <= args.slices <= 20):
         p.error("keep it bounded: 1-256 clients, 1-5000 phones, at most 120 s per scenario")
     args.clients = min(args.clients, args.phones)
 
     started = time.time()
     log_path = os.path.join(tempfile.gettempdir(), f"soxara-bench-bot-{os.getpid()}.log")
-    load = dict(phones=args.phones, clients=args.clients, procs=args.client_procs,
-                warmup=args.warmup, duration=args.duration)
 
     with BenchDatabase() as url:
         env = {**os.environ, "SOXARA_ENV": "development", "SOXARA_DATABASE_URL": url,
@@ -355,9 +364,19 @@ def main(argv=None) -> int:
                           log_path=log_path)
         try:
             server.wait_ready()
-            echo = run_load(f"POST {ECHO} (signed echo)", server.port, ECHO, **load)
-            bots = [run_load(f"POST {WEBHOOK} ({kind})", server.port, WEBHOOK, kind=kind, **load)
-                    for kind in (("mixed", "menu") if args.script == "both" else (args.script,))]
+            kinds = ("mixed", "menu") if args.script == "both" else (args.script,)
+            scenarios = [(f"POST {ECHO} (signed echo)", ECHO, "mixed")] + \
+                [(f"POST {WEBHOOK} ({k})", WEBHOOK, k) for k in kinds]
+            measured: dict[str, list] = {name: [] for name, _, _ in scenarios}
+            # Interleaved slices: a shared machine's load drifts, and each scenario should
+            # see the same drift as its baseline.
+            for n in range(args.slices):
+                for name, path, kind in scenarios:
+                    measured[name].append(run_load(
+                        server.port, path, kind=kind, phones=args.phones, clients=args.clients,
+                        procs=args.client_procs, warmup=args.warmup if n == 0 else 1.0,
+                        duration=args.duration / args.slices))
+            echo, *bots = [summarise(name, measured[name], args.duration) for name, _, _ in scenarios]
             time.sleep(2)  # let the workers' job threads send the last replies
         finally:
             server.stop()
@@ -365,7 +384,8 @@ def main(argv=None) -> int:
 
     print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.phones} phones "
           f"over {args.clients} keep-alive connections in {args.client_procs} processes; "
-          f"{args.warmup:g} s warm-up + {args.duration:g} s measured per scenario; PostgreSQL; "
+          f"{args.warmup:g} s warm-up + {args.duration:g} s measured per scenario in {args.slices} "
+          f"interleaved slices; PostgreSQL; "
           f"{os.cpu_count()} cores shared by clients and server")
     print(f"{'scenario':<36}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs echo':>9}")
     for r in (echo, *bots):
