@@ -19,11 +19,13 @@ def _balance(uow, phone, currency="USD", livemode=False):
     return wallets.wallet_for(uow, wallets.USER, u.id, currency, livemode).balance
 
 
-def _sent_to(runtime, phone) -> list[str]:
+def _sent_to(runtime, phone, *, as_received=True) -> list[str]:
+    """What the phone received (as_received) or what the transcript keeps."""
     from core import messaging
 
+    key = runtime.secret_key if as_received else None
     with runtime.uow() as uow:
-        return [m.body for m in messaging.outbox_for(uow, phone, limit=50)]
+        return [m.body for m in messaging.outbox_for(uow, phone, limit=50, secret_key=key)]
 
 
 @pytest.fixture
@@ -91,6 +93,30 @@ def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
         assert ledger.check(uow) == []
     with runtime.uow() as uow, pytest.raises(InvalidState):
         transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code)
+
+
+def test_the_transcript_keeps_the_claim_code_masked(runtime, alice):
+    _, code, _ = _pending(runtime, alice)
+    kept = _sent_to(runtime, NEWBIE, as_received=False)[-1]
+    assert code not in kept and "CLAIM" in kept
+
+
+def test_the_logged_in_recipient_claims_by_id(runtime, alice):
+    t, _, _ = _pending(runtime, alice)
+    with runtime.uow() as uow:
+        mallory = users.get_or_create(uow, MALLORY)
+        newbie = users.get_or_create(uow, NEWBIE)
+        uow.commit()
+    with runtime.uow() as uow, pytest.raises(NotFound):
+        transfers.claim_for_recipient(uow, runtime, user_id=mallory.id, transfer_id=t.id)
+    with runtime.uow() as uow:
+        assert [p.id for p in transfers.pending_claims_for(uow, NEWBIE)] == [t.id]
+        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, transfer_id=t.id)
+        uow.commit()
+    with runtime.uow() as uow:
+        assert _balance(uow, NEWBIE) == 500 and transfers.pending_claims_for(uow, NEWBIE) == []
+    with runtime.uow() as uow, pytest.raises(InvalidState):
+        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, transfer_id=t.id)
 
 
 def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
