@@ -256,9 +256,11 @@ def claim_offer(items: list[tuple[int, str, str, str]]) -> str:
     lines = ["Money is waiting for you:"]
     for amount, cur, sender, tid in items:
         lines.append(f"{money(amount, cur)} from {sender}\n  Ref {tid}")
-    lines.append("To claim, reply with the CLAIM line from the message we sent you, "
-                 "like CLAIM K7M2PQ9X.")
+    lines.append(("1 Claim it now" if len(items) == 1 else "1 Claim all now") + "\n2 Later")
     return "\n".join(lines)
+
+
+CLAIM_LATER = "OK. Claim it any time: reply 5 at the menu."
 
 
 # --- failures from core ------------------------------------------------------------------

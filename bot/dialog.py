@@ -60,6 +60,7 @@ class S:
     ADD_CONFIRM = "add_confirm"
     ADD_PIN = "add_pin"
     CLAIM_CODE = "claim_code"
+    CLAIM_OFFER = "claim_offer"      # money waiting for this number: claim it now?
     PIN_CHANGE_NEW = "pin_change_new"
     PIN_CHANGE_REPEAT = "pin_change_repeat"
     PIN_CHANGE_CURRENT = "pin_change_current"
@@ -294,6 +295,8 @@ class Dialog:
             self.say(copy.add_pin(v["amount"], v["currency"], v["method"], v["pay_phone"]))
         elif st == S.CLAIM_CODE:
             self.say(copy.CLAIM_ASK)
+        elif st == S.CLAIM_OFFER:
+            self.say(copy.YES_NO)
         elif st == S.PIN_CHANGE_NEW:
             self.say(copy.PIN_NEW)
         elif st == S.PIN_CHANGE_CURRENT:
@@ -329,6 +332,8 @@ class Dialog:
                 self.say(copy.ADD_CANCELLED)
             elif self.state in PIN_FLOW:
                 self.say(copy.PIN_UNCHANGED)
+            elif self.state == S.CLAIM_OFFER:
+                self.say(copy.CLAIM_LATER)
             elif self.state in (S.PIN_CHOOSE, S.PIN_REPEAT):
                 # A PIN is needed for everything that moves money: ask again later.
                 self.say(copy.PIN_UNCHANGED)
@@ -410,12 +415,8 @@ class Dialog:
         if resume:
             self.turn_as(resume)
             return
-        waiting = transfers.pending_claims_for(self.uow, self.phone, self.livemode)
-        if waiting:
-            self.say(copy.claim_offer([(t.amount, t.currency, self.sender_label(t), t.id)
-                                       for t in waiting[:3]]))
-            return
-        self.say(copy.MENU)
+        if not self.offer_claims():
+            self.say(copy.MENU)
 
     def turn_as(self, text: str) -> None:
         """Carry out a command typed before the login, now that the person is in."""
@@ -485,8 +486,9 @@ class Dialog:
         elif choice == "history":
             self.show_history()
         elif choice == "claim":
-            self.goto(S.CLAIM_CODE)
-            self.say(copy.CLAIM_ASK)
+            if not self.offer_claims():
+                self.goto(S.CLAIM_CODE)
+                self.say(copy.CLAIM_ASK)
         elif choice == "pin":
             self.goto(S.PIN_CHANGE_NEW)
             self.say(copy.PIN_NEW)
@@ -797,6 +799,31 @@ class Dialog:
 
     # --- claim ---------------------------------------------------------------------------
 
+    def offer_claims(self) -> bool:
+        """Offer the money waiting for this number, if any (the login proved the phone, so
+        one YES claims it: no code needed)."""
+        waiting = transfers.pending_claims_for(self.uow, self.phone, self.livemode)[:5]
+        if not waiting:
+            return False
+        self.goto(S.CLAIM_OFFER, offer=[t.id for t in waiting])
+        self.say(copy.claim_offer([(t.amount, t.currency, self.sender_label(t), t.id) for t in waiting]))
+        return True
+
+    def on_claim_offer(self, text: str) -> None:
+        answer = parse.yes_no(text)
+        if answer is None:
+            self.say(copy.YES_NO)
+            return
+        offer = self.values.get("offer") or []
+        self.goto(S.MENU)
+        if not answer:
+            self.say(copy.CLAIM_LATER)
+            return
+        for transfer_id in offer:
+            # Each on its own: one that expired meanwhile does not stop the others.
+            self.claim_with(lambda tid=transfer_id: transfers.claim_for_recipient(
+                self.uow, self.rt, user_id=self.user_id, transfer_id=tid))
+
     def claim(self, code: str | None) -> None:
         """`CLAIM <code>`: money sent to this number moves in. Claiming takes nothing from
         anyone the person could lose, so the code (which only this phone received) and the
@@ -805,28 +832,33 @@ class Dialog:
             self.goto(S.CLAIM_CODE)
             self.say(copy.CLAIM_ASK)
             return
-        hooks = self.uow._after_commit
+        outcome = self.claim_with(lambda: transfers.claim(
+            self.uow, self.rt, user_id=self.user_id, claim_code=code))
+        # A code that matches nothing may be a typo: the next message is another try.
+        self.goto(S.CLAIM_CODE if outcome == "not_found" else S.MENU)
+
+    def claim_with(self, claiming) -> str:
+        """Run one claim in a savepoint: "claimed", "not_found" or "refused", having said
+        why core refused. core.transfers itself tells the person ("You claimed $12.50 …
+        Ref tr_…") and the sender."""
+        hooks = self.uow._after_commit  # work queued inside a refused claim must not run
         queued = len(hooks)
         try:
             with self.uow.session.begin_nested():
-                transfers.claim(self.uow, self.rt, user_id=self.user_id, claim_code=code)
+                claiming()
         except SoxaraError as e:
             del hooks[queued:]
             if isinstance(e, NotFound):
-                self.goto(S.CLAIM_CODE)
                 self.say(copy.CLAIM_NOT_FOUND)
-            elif e.code == "CLAIM_EXPIRED":
-                self.goto(S.MENU)
+                return "not_found"
+            if e.code == "CLAIM_EXPIRED":
                 self.say(copy.CLAIM_EXPIRED)
             elif isinstance(e, InvalidState):
-                self.goto(S.MENU)
                 self.say(copy.CLAIM_ALREADY)
             else:
-                self.goto(S.MENU)
                 self.say(self.refusal(e))
-            return
-        # core.transfers tells the person ("You claimed $12.50 … Ref tr_…") and the sender.
-        self.goto(S.MENU)
+            return "refused"
+        return "claimed"
 
     def on_claim_code(self, text: str) -> None:
         code = text.strip().split()[-1] if text.strip() else ""

@@ -124,14 +124,60 @@ def test_a_viral_send_is_claimed_by_a_new_number(phone, runtime):
     c.says(c.code())
     c.says(PIN)
     out = c.says(PIN)
-    assert "Money is waiting for you" in out and tr in out
-    out = c.says(f"CLAIM {code}")
+    assert "Money is waiting for you" in out and tr in out and "1 Claim it now" in out
+    out = c.says(f"CLAIM {code}")                 # the code from the link works too
     assert "You claimed $20.00" in out and tr in out
     assert balance(runtime, C) == 20_00 and balance(runtime, A) == 30_00
     assert "already claimed" in c.says(f"claim {code}")
     assert balance(runtime, C) == 20_00
     assert any("claimed the $20.00" in m for m in a.outbox())
     _ledger_ok(runtime)
+
+
+def test_money_waiting_is_claimed_with_one_yes_after_login(phone, runtime):
+    a, b = phone(A), phone(B)
+    a.login()
+    b.login()
+    fund(runtime, A, 50_00)
+    fund(runtime, B, 5_000_00, "LRD")
+    a.says("SEND 20 USD 0776543210")
+    a.says("1")
+    a.says(PIN)
+    b.says("SEND 1000 LRD 0776543210")
+    b.says("1")
+    b.says(PIN)
+
+    c = phone(C, "Comfort")
+    c.says("HI")
+    c.says(c.code())
+    c.says(PIN)
+    out = c.says(PIN)
+    assert "$20.00 from +231881234567" in out and "LRD 1,000.00 from +231886123456" in out
+    assert "1 Claim all now" in out
+    out = c.says("YES")
+    assert "You claimed $20.00" in out and "You claimed LRD 1,000.00" in out
+    assert balance(runtime, C) == 20_00 and balance(runtime, C, "LRD") == 1_000_00
+    assert _transfers(runtime) == ["claimed", "claimed"]
+    assert "Type the claim code" in c.says("5")   # nothing waiting any more
+    _ledger_ok(runtime)
+
+
+def test_money_waiting_can_wait_and_be_claimed_from_the_menu(phone, runtime):
+    a = phone(A)
+    a.login()
+    fund(runtime, A, 50_00)
+    a.says("SEND 20 USD 0776543210")
+    a.says("1")
+    a.says(PIN)
+    c = phone(C)
+    c.login()                                     # ends at the offer
+    assert "reply 5" in c.says("2")
+    assert balance(runtime, C) == 0
+    assert "1 Claim it now" in c.says("5")
+    assert "Nothing to cancel" not in c.says("CANCEL")
+    c.says("5")
+    assert "You claimed $20.00" in c.says("1")
+    assert "Type the claim code" in c.says("5")   # nothing waiting any more: ask for a code
 
 
 def test_a_claim_link_used_before_login_is_claimed_after_it(phone, runtime):
