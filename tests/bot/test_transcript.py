@@ -106,3 +106,17 @@ def test_mask_cards():
     assert mask_cards("+2348031234567") == "+2348031234567"  # an E.164 number is not a card
     assert mask_cards("tr_00VcCkiRURo7eBsuam2CbR4L") == "tr_00VcCkiRURo7eBsuam2CbR4L"
     assert mask_cards("123456789012") == "123456789012"        # 12 digits: too short for a card
+
+
+def test_claim_codes_are_masked_in_the_transcript(phone, runtime):
+    import re
+
+    a = phone(A)
+    a.login()
+    fund(runtime, A, 10_00)
+    a.says("SEND 5 USD 0776543210")
+    a.says("1")
+    a.says(PIN)
+    revealed = phone("+231776543210").outbox()[-1]       # what the sandbox phone shows
+    code = re.search(r"CLAIM ([A-Z0-9]{8})", revealed).group(1)
+    assert code not in _stored_text(runtime)
