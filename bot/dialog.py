@@ -679,16 +679,10 @@ class Dialog:
         action_id = self.values.get("action")
         if not action_id:
             raise InvalidState("no pending action")
-        hooks = self.uow._after_commit  # work queued inside a refused action must not run
-        queued = len(hooks)
-        try:
-            with self.uow.session.begin_nested():
-                if not conversations.claim_pending_action(self.uow, self.user_id, action_id, self.now):
-                    return None
-                return action()
-        except Exception:
-            del hooks[queued:]
-            raise
+        with self.uow.savepoint():
+            if not conversations.claim_pending_action(self.uow, self.user_id, action_id, self.now):
+                return None
+            return action()
 
     def refusal(self, e: SoxaraError) -> str:
         if isinstance(e, InvalidInput) and "yourself" in e.message:
@@ -841,13 +835,10 @@ class Dialog:
         """Run one claim in a savepoint: "claimed", "not_found" or "refused", having said
         why core refused. core.transfers itself tells the person ("You claimed $12.50 …
         Ref tr_…") and the sender."""
-        hooks = self.uow._after_commit  # work queued inside a refused claim must not run
-        queued = len(hooks)
         try:
-            with self.uow.session.begin_nested():
+            with self.uow.savepoint():
                 claiming()
         except SoxaraError as e:
-            del hooks[queued:]
             if isinstance(e, NotFound):
                 self.say(copy.CLAIM_NOT_FOUND)
                 return "not_found"

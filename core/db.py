@@ -8,7 +8,8 @@ registered with `after_commit` and never sees a row that was rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, event
@@ -121,6 +122,21 @@ class UnitOfWork:
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the transaction that can fail alone: on an exception its writes are
+        rolled back and the after-commit work it registered is dropped with them (a
+        refused transfer must not send its "you received" message), then the exception
+        goes on to the caller, whose own work still commits."""
+        assert self.session is not None
+        queued = len(self._after_commit)
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._after_commit[queued:]
+            raise
 
     def commit(self) -> None:
         assert self.session is not None

@@ -133,3 +133,17 @@ def test_cli_ledger_check_and_adjust(runtime, capsys, monkeypatch):
         c.execute(sa.text("UPDATE accounts SET balance = 1 WHERE id = :i"), {"i": w.id})
     assert cli.main(["ledger", "check"]) == 1
     assert "BREACH" in capsys.readouterr().out
+
+
+def test_a_failed_savepoint_drops_its_after_commit_work(runtime):
+    ran = []
+    with runtime.uow() as uow:
+        uow.after_commit(lambda: ran.append("outer"))
+        with pytest.raises(InsufficientFunds), uow.savepoint():
+            uow.after_commit(lambda: ran.append("inner"))
+            a = _user_wallet(uow, "+231881000001")
+            b = _user_wallet(uow, "+231881000002")
+            ledger.post(uow, kind="t", obj_type="t", obj_id="t", livemode=False, currency="USD",
+                        legs=[(a.id, -1), (b.id, 1)])
+        uow.commit()
+    assert ran == ["outer"]
