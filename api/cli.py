@@ -54,7 +54,9 @@ def cmd_serve(args) -> int:
         workers = 1
     argv = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"{args.host}:{args.port}",
             "--workers", str(workers), "--threads", str(args.threads),
-            "--access-logfile", "-", "--graceful-timeout", "5"]
+            "--access-logfile", "-", "--graceful-timeout", "5",
+            # the access line of a request carries its trace id too
+            "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms trace=%({x-trace-id}o)s']
     os.execv(sys.executable, argv)
     return 0
 

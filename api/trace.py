@@ -28,8 +28,22 @@ class TraceIdFilter(logging.Filter):
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(trace_id)s] %(name)s: %(message)s"
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_trace_id(*args, **kwargs) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    record.trace_id = _trace_id.get()
+    return record
+
+
 def install_logging(level=logging.INFO) -> None:
-    """Every log line carries the trace id of the request that wrote it."""
+    """Every log line carries the trace id of the request that wrote it.
+
+    The id is stamped on the record when it is made (not by one handler's filter), so
+    every handler and formatter, ours or a library's, can print it.
+    """
+    logging.setLogRecordFactory(_record_with_trace_id)
     root = logging.getLogger()
     if any(isinstance(f, TraceIdFilter) for h in root.handlers for f in h.filters):
         return

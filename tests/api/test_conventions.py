@@ -123,3 +123,17 @@ def test_no_stack_trace_in_500(app, client):
     assert r.status_code == 500 and err(r) == "INTERNAL_ERROR"
     assert "secret internals" not in r.get_data(as_text=True)
     assert "Traceback" not in json.dumps(r.get_json())
+
+
+def test_every_log_line_of_a_request_carries_its_trace_id(app, client, caplog):
+    import logging
+
+    @app.get("/v1/_log")
+    def log_something():
+        logging.getLogger("soxara.test").warning("inside the request")
+        return {"ok": True}
+
+    with caplog.at_level(logging.INFO):
+        r = client.get("/v1/_log")
+    lines = [rec for rec in caplog.records if rec.getMessage() == "inside the request"]
+    assert lines and lines[0].trace_id == r.headers["X-Trace-Id"]
