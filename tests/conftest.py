@@ -154,16 +154,27 @@ def client(app):
 
 @pytest.fixture
 def redis_url():
+    url = _redis_url_for_this_process()
     try:
         import redis
 
-        r = redis.Redis.from_url(REDIS_URL)
+        r = redis.Redis.from_url(url)
         r.ping()
     except Exception as e:  # noqa: BLE001
         _absent("Redis", str(e).splitlines()[0])
     r.flushdb()
-    yield REDIS_URL
+    yield url
     r.flushdb()
+
+
+def _redis_url_for_this_process() -> str:
+    # Parallel test processes (xdist gw0, gw1…) each get a Redis database of their own:
+    # one process's flushdb, or its worker taking jobs, must not touch another's.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    base, _, db = REDIS_URL.rpartition("/")
+    if not (worker.isdigit() and db.isdigit()):
+        return REDIS_URL
+    return f"{base}/{(int(db) - int(worker)) % 16}"
 
 
 # --- helpers -----------------------------------------------------------------------------
