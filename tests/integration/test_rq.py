@@ -57,3 +57,25 @@ def test_the_scheduler_tick_runs_as_an_rq_job(runtime, redis_url):
         assert q.queue.failed_job_registry.count == 0
     finally:
         context.set_process_runtime(None)
+
+
+@pytest.mark.redis
+def test_soxara_worker_runs_jobs_against_the_database_from_the_environment(runtime, redis_url, monkeypatch):
+    from api import cli
+
+    with runtime.uow() as uow:
+        u = users.get_or_create(uow, "+231881000001")
+        runtime.jobs = RQQueue(redis_url)
+        d = deposits.create(uow, runtime, user_id=u.id, amount=900, currency="USD",
+                            method="mtn_momo", phone_number="+231881111000", livemode=False)
+        uow.commit()
+    monkeypatch.setenv("SOXARA_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("SOXARA_REDIS_URL", redis_url)
+    monkeypatch.setenv("SOXARA_SECRET_KEY", runtime.settings.secret_key)
+    context.set_process_runtime(None)  # the worker builds its own, as a fresh process would
+    try:
+        assert cli.main(["worker", "--burst"]) == 0
+    finally:
+        context.set_process_runtime(None)
+    with runtime.uow() as uow:
+        assert uow.session.get(deposits.Deposit, d.id).status == "succeeded"
