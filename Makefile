@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot clean
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers clean
 
 $(BIN)/soxara: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,12 @@ bench-api: venv
 # (bench/bot.py; under a minute).
 bench-bot: venv
 	$(BIN)/python -m bench.bot $(BENCH_ARGS)
+
+# User-to-user POST /v1/transfers under gunicorn on a fresh PostgreSQL database against the
+# same transfer as raw SQL through psycopg2 in the same run, spread over 50 wallets and on
+# one hot wallet; then the ledger check (bench/transfers.py; under two minutes).
+bench-transfers: venv
+	$(BIN)/python -m bench.transfers $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) soxara.db* .pytest_cache

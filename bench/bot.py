@@ -32,25 +32,26 @@ to the echo measured in the same run is the comparable part.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import multiprocessing
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HOST = "127.0.0.1"
-PG_ADMIN_URL = os.environ.get("SOXARA_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SECRET = "bench-secret-key-" + uuid.uuid4().hex
+from bench.harness import (
+    BenchDatabase,
+    Gunicorn,
+    HttpClient,
+    bench_env,
+    load_slice,
+    new_secret,
+    print_table,
+    result,
+)
+
 TWILIO_TOKEN = "bench-twilio-token-" + uuid.uuid4().hex
 PUBLIC_URL = "https://soxara.bench.example"
 WEBHOOK, ECHO = "/whatsapp/webhook", "/bench/echo"
@@ -141,167 +142,44 @@ def _signed(path: str, phone: str, body: str) -> tuple[bytes, dict]:
         "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
 
 
-def _client_thread(port, path, kind, my_phones, total_phones, measure_from, measure_until, out, errors):
-    conn = http.client.HTTPConnection(HOST, port, timeout=60)
-    scripts = {i: script(i, total_phones, kind) for i in my_phones}
-    # Phones start at different points of the script, as people do: PIN messages (argon2)
-    # are spread over time instead of arriving in waves.
-    step = {i: i * 5 for i in my_phones}
-    k = 0
-    while True:
-        i = my_phones[k % len(my_phones)]
-        k += 1
-        text = scripts[i][step[i] % len(scripts[i])]
-        step[i] += 1
-        body, headers = _signed(path, phone_number(i), text)
-        t0 = time.perf_counter()
-        if t0 >= measure_until:
-            break
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            ok = resp.status == 200
-            if resp.will_close:
-                conn.close()
-        except (OSError, http.client.HTTPException):
-            ok = False
-            conn.close()
-            conn = http.client.HTTPConnection(HOST, port, timeout=60)
-        t1 = time.perf_counter()
-        if t0 >= measure_from:
-            (out if ok else errors).append(t1 - t0)
-    conn.close()
-
-
-def _client_process(args) -> tuple[list[float], int]:
-    port, path, kind, phone_sets, total_phones, start_at, warmup, duration = args
-    delay = start_at - time.time()
-    base = time.perf_counter() + delay
-    measure_from, measure_until = base + warmup, base + warmup + duration
-    if delay > 0:
-        time.sleep(delay)
-    lat: list[float] = []
-    errors: list[float] = []
-    ts = [threading.Thread(target=_client_thread,
-                           args=(port, path, kind, ps, total_phones, measure_from, measure_until, lat, errors))
-          for ps in phone_sets]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return lat, len(errors)
-
-
 @dataclass
-class Result:
-    name: str
-    messages: int
-    errors: int
-    per_second: float
-    p50_ms: float
-    p99_ms: float
+class Chat:
+    """Phones chatting through `path`: client thread t owns phones t, t + clients, …, and
+    sends, phone after phone, each one's next message of its script (so one phone's
+    messages are strictly one after another, as a person's are)."""
+
+    port: int
+    path: str
+    kind: str
+    phones: int
+    clients: int
+
+    def client(self, index: int) -> _ChatClient:
+        return _ChatClient(self, list(range(self.phones))[index::self.clients])
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))]
+class _ChatClient:
+    def __init__(self, chat: Chat, my_phones: list[int]):
+        self.chat, self.my_phones, self.k = chat, my_phones, 0
+        self.http = HttpClient(chat.port, timeout=60)
+        self.scripts = {i: script(i, chat.phones, chat.kind) for i in my_phones}
+        # Phones start at different points of the script, as people do: PIN messages (argon2)
+        # are spread over time instead of arriving in waves.
+        self.step = {i: i * 5 for i in my_phones}
+
+    def once(self) -> bool:
+        i = self.my_phones[self.k % len(self.my_phones)]
+        self.k += 1
+        text = self.scripts[i][self.step[i] % len(self.scripts[i])]
+        self.step[i] += 1
+        body, headers = _signed(self.chat.path, phone_number(i), text)
+        return self.http.request("POST", self.chat.path, body, headers) == 200
+
+    def close(self) -> None:
+        self.http.close()
 
 
-def run_load(port: int, path: str, *, phones: int, clients: int, procs: int,
-             warmup: float, duration: float, kind: str = "mixed") -> tuple[list[float], int]:
-    """One slice of load: (latencies of the answered messages, errors)."""
-    threads = [list(range(phones))[t::clients] for t in range(clients)]
-    threads = [t for t in threads if t]
-    procs = max(1, min(procs, len(threads)))
-    per_proc = [threads[p::procs] for p in range(procs)]
-    start_at = time.time() + 0.5
-    with multiprocessing.get_context("fork").Pool(procs) as pool:
-        parts = pool.map(_client_process, [(port, path, kind, ps, phones, start_at, warmup, duration)
-                                           for ps in per_proc])
-    return [x for part, _ in parts for x in part], sum(e for _, e in parts)
-
-
-def summarise(name: str, slices: list[tuple[list[float], int]], duration: float) -> Result:
-    lat = sorted(x for part, _ in slices for x in part)
-    errors = sum(e for _, e in slices)
-    return Result(name, len(lat), errors, len(lat) / duration,
-                  _percentile(lat, 0.50) * 1000, _percentile(lat, 0.99) * 1000)
-
-
-# --- servers and database --------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Gunicorn:
-    """One gunicorn master we started (its own process group), stopped by its pid."""
-
-    def __init__(self, app_spec: str, env: dict, *, workers: int, threads: int, log_path: str):
-        self.port = _free_port()
-        self.log = open(log_path, "ab")
-        cmd = [sys.executable, "-m", "gunicorn", app_spec, "--bind", f"{HOST}:{self.port}",
-               "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
-               "--keep-alive", "75", "--backlog", "2048", "--log-level", "warning",
-               "--graceful-timeout", "5"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                c = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                c.request("GET", "/healthz")
-                if c.getresponse().status == 200:
-                    c.close()
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not start within {timeout}s; see {self.log.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.log.close()
-
-
-class BenchDatabase:
-    """A fresh, migrated PostgreSQL database, dropped on exit."""
-
-    def __enter__(self) -> str:
-        import sqlalchemy as sa
-
-        from core.db import driver_url
-        from migrations.runner import upgrade
-
-        self.admin = sa.create_engine(driver_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
-        self.name = f"soxara_bench_{uuid.uuid4().hex[:10]}"
-        with self.admin.connect() as c:
-            c.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
-        self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.name
-        upgrade(self.url)
-        return self.url
-
-    def __exit__(self, *exc) -> None:
-        import sqlalchemy as sa
-
-        with self.admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self.admin.dispose()
+# --- after the run ---------------------------------------------------------------------------
 
 
 def _aftermath(env: dict) -> dict:
@@ -354,11 +232,7 @@ def main(argv=None) -> int:
     log_path = os.path.join(tempfile.gettempdir(), f"soxara-bench-bot-{os.getpid()}.log")
 
     with BenchDatabase() as url:
-        env = {**os.environ, "SOXARA_ENV": "development", "SOXARA_DATABASE_URL": url,
-               "SOXARA_SECRET_KEY": SECRET, "SOXARA_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-               "SOXARA_PUBLIC_URL": PUBLIC_URL, "SOXARA_INPROCESS_JOBS": "thread"}
-        env.pop("SOXARA_REDIS_URL", None)
-        env.pop("SOXARA_TWILIO_ACCOUNT_SID", None)  # the sandbox transport: never a real send
+        env = bench_env(url, new_secret(), SOXARA_TWILIO_AUTH_TOKEN=TWILIO_TOKEN, SOXARA_PUBLIC_URL=PUBLIC_URL)
         seed(env, args.phones)
         server = Gunicorn("bench.bot:bench_app()", env, workers=args.workers, threads=args.threads,
                           log_path=log_path)
@@ -372,11 +246,12 @@ def main(argv=None) -> int:
             # see the same drift as its baseline.
             for n in range(args.slices):
                 for name, path, kind in scenarios:
-                    measured[name].append(run_load(
-                        server.port, path, kind=kind, phones=args.phones, clients=args.clients,
+                    measured[name].append(load_slice(
+                        Chat(server.port, path, kind, args.phones, args.clients), clients=args.clients,
                         procs=args.client_procs, warmup=args.warmup if n == 0 else 1.0,
                         duration=args.duration / args.slices))
-            echo, *bots = [summarise(name, measured[name], args.duration) for name, _, _ in scenarios]
+            echo, *bots = [result(name, [x for lat, _ in measured[name] for x in lat],
+                                  sum(e for _, e in measured[name]), args.duration) for name, _, _ in scenarios]
             time.sleep(2)  # let the workers' job threads send the last replies
         finally:
             server.stop()
@@ -387,10 +262,7 @@ def main(argv=None) -> int:
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured per scenario in {args.slices} "
           f"interleaved slices; PostgreSQL; "
           f"{os.cpu_count()} cores shared by clients and server")
-    print(f"{'scenario':<36}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs echo':>9}")
-    for r in (echo, *bots):
-        ratio = r.per_second / echo.per_second if echo.per_second else float("nan")
-        print(f"{r.name:<36}{r.per_second:>8.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{ratio:>8.2f}x")
+    print_table([echo, *bots], unit="msg/s", baseline=echo, base_label="echo", width=36)
     print("after: " + ", ".join(f"{k} {v}" for k, v in after.items()))
     print(f"total {time.time() - started:.0f} s; server log: {log_path}")
     if args.json:

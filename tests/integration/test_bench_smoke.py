@@ -1,10 +1,12 @@
-"""bench/api.py's machinery keeps working: gunicorn up, keep-alive clients, figures, down."""
+"""The benchmarks' machinery keeps working: gunicorn up, keep-alive clients, figures, down."""
 
 from __future__ import annotations
 
 import os
 
-from bench.api import Gunicorn, Scenario, run_interleaved
+import pytest
+
+from bench.harness import Gunicorn, Scenario, run_interleaved
 
 
 def test_bench_load_generator_against_the_baseline_app(tmp_path):
@@ -12,10 +14,25 @@ def test_bench_load_generator_against_the_baseline_app(tmp_path):
                       log_path=str(tmp_path / "gunicorn.log"))
     try:
         server.wait_ready("/hello")
-        (r,) = run_interleaved([(server.port, Scenario("hello", "GET", "/hello"))], rounds=2,
+        (r,) = run_interleaved([Scenario("hello", server.port, "GET", "/hello")], rounds=2,
                                clients=2, procs=1, warmup=0.2, duration=0.6)
     finally:
         server.stop()
     assert server.proc.returncode is not None, "gunicorn stopped"
-    assert r.errors == 0 and r.requests > 10
+    assert r.errors == 0 and r.count > 10
     assert 0 < r.p50_ms <= r.p99_ms
+
+
+@pytest.mark.postgres
+def test_bench_transfers_tiny_run(capsys, pg_template_url):
+    """A whole bench/transfers run, tiny: its own database (created, dropped), API and raw
+    transfers, the hot wallet, then the ledger check. (`pg_template_url` is only here to
+    skip, or fail under CI=true, where PostgreSQL is absent.)"""
+    from bench import transfers
+
+    rc = transfers.main(["--users", "3", "--clients", "2", "--client-procs", "1", "--workers", "1",
+                         "--threads", "2", "--duration", "0.6", "--warmup", "0.2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "ledger check: the ledger balances" in out and "conserved to the cent" in out
+    assert "API / raw SQL:" in out and "one hot sender" in out
