@@ -26,6 +26,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings.check()
     install_logging()
     app = Flask("soxara")
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["SOXARA_SETTINGS"] = settings
 

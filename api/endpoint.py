@@ -183,6 +183,10 @@ def _serve(spec: EndpointSpec, handler, path: dict):
     with rt.uow() as uow:
         principal = auth_mod.authenticate(uow, rt, spec.auth)
         auth_mod.require_scope(principal, spec.scope)
+        if spec.step_up:
+            # Checked here, before the idempotency claim, so a refusal is never stored and
+            # no route that declares step_up can forget it.
+            auth_mod.require_step_up(Ctx(runtime=rt, uow=uow, principal=principal))
         # Authentication reads nothing we write; start the operation on a fresh transaction.
         uow.rollback()
         if _unstorable(path):

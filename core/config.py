@@ -24,6 +24,9 @@ class Settings:
     twilio_account_sid: str | None = None
     whatsapp_number: str = "+231770000000"
     claim_window_hours: int = 168
+    # How many reverse proxies sit in front of the app and set X-Forwarded-For: the
+    # per-IP OTP limit must see the client's address, not the proxy's.
+    trusted_proxies: int = 0
     # How jobs run when there is no Redis: "thread" (a background thread, the embedded
     # default) or "eager" (right after the transaction commits, in the caller's thread;
     # tests use it so that what a request caused is visible when the request returns).
@@ -69,6 +72,7 @@ class Settings:
             twilio_account_sid=e.get("SOXARA_TWILIO_ACCOUNT_SID") or None,
             whatsapp_number=e.get("SOXARA_WHATSAPP_NUMBER", "+231770000000"),
             claim_window_hours=int(e.get("SOXARA_CLAIM_WINDOW_HOURS", "168")),
+            trusted_proxies=int(e.get("SOXARA_TRUSTED_PROXIES", "0")),
             inprocess_jobs=e.get("SOXARA_INPROCESS_JOBS", "thread"),
         )
         s.check()
@@ -86,5 +90,8 @@ class Settings:
                 raise ConfigError("production refuses SQLite: set SOXARA_DATABASE_URL=postgresql://…")
             if not self.redis_url:
                 raise ConfigError("production needs SOXARA_REDIS_URL for its job queue")
+            if not self.twilio_account_sid:
+                # The sandbox transport only stores messages: login codes would never arrive.
+                raise ConfigError("production needs SOXARA_TWILIO_ACCOUNT_SID to send WhatsApp messages")
         if self.inprocess_jobs not in ("thread", "eager"):
             raise ConfigError("SOXARA_INPROCESS_JOBS must be thread or eager")

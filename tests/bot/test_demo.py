@@ -52,5 +52,6 @@ def test_the_cli_refuses_in_production(monkeypatch, capsys):
     monkeypatch.setenv("SOXARA_TWILIO_AUTH_TOKEN", "t" * 32)
     monkeypatch.setenv("SOXARA_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/never")
     monkeypatch.setenv("SOXARA_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("SOXARA_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
     assert main(["demo"]) == 2
     assert "production" in capsys.readouterr().err

@@ -70,7 +70,8 @@ def production_client():
 
     settings = Settings(env="production", secret_key="s" * 40, twilio_auth_token="t" * 32,
                         database_url="postgresql://postgres@127.0.0.1:1/never-connected",
-                        redis_url="redis://127.0.0.1:1/0", public_url="https://soxara.example")
+                        redis_url="redis://127.0.0.1:1/0", public_url="https://soxara.example",
+                        twilio_account_sid="AC" + "0" * 32)
     app = create_app(settings)
     return app.test_client()
 
