@@ -218,11 +218,11 @@ class _ReplicaClient(_RawClient):
     """What one API transfer sends to PostgreSQL, statement for statement, as raw SQL.
 
     As a SQL log of `POST /v1/transfers` shows (docs/bench-transfers.md): three pool
-    checkouts, each pinged (`SELECT 1`, pool_pre_ping); authentication in a transaction
-    of its own, rolled back; the idempotency claim in another, committed; then the
-    operation: step-up token, recipient, both wallets, entry, transfer, both balances,
-    postings, two events, the sender (for the notice), the notice, the idempotency
-    outcome; COMMIT. 24 round trips, 2 commits, against the minimal transfer's 7 and 1.
+    checkouts, each pinged (`SELECT 1`, pool_pre_ping); authentication (session and
+    step-up token) in a transaction of its own, rolled back; the idempotency claim in
+    another, committed; then the operation: recipient, both wallets, entry, transfer,
+    both balances, postings, two events, the sender (for the notice), the notice, the
+    idempotency outcome; COMMIT. 24 round trips, 2 commits, against the minimal transfer's 7 and 1.
     The rows are the API's too, so the ledger check covers them. What the API takes
     beyond this is Python, not the database.
     """
@@ -240,7 +240,7 @@ class _ReplicaClient(_RawClient):
         self._ping(cur)
         cur.execute("SELECT id, user_id, created_at, last_used_at, revoked_at FROM user_sessions WHERE id = %s",
                     (src.session_id,))
-        cur.fetchone()
+        cur.execute("SELECT id, user_id, expires_at FROM step_up_tokens WHERE token_hash = %s", (src.step_up_hash,))
         self.conn.rollback()
         self._ping(cur)
         cur.execute("INSERT INTO idempotency_keys (scope, key, fingerprint, attempt, status, created_at, "
@@ -250,7 +250,6 @@ class _ReplicaClient(_RawClient):
         idem = cur.fetchone()[0]
         self.conn.commit()
         self._ping(cur)
-        cur.execute("SELECT id, user_id, expires_at FROM step_up_tokens WHERE token_hash = %s", (src.step_up_hash,))
         cur.execute("SELECT id, phone_number FROM users WHERE phone_number = %s", (dst.phone,))
         for owner in (src, dst):
             cur.execute("SELECT id, balance FROM accounts WHERE owner_type = 'user' AND owner_id = %s "
