@@ -35,6 +35,7 @@ test-postgres: venv
 
 lint: venv
 	$(BIN)/ruff check api bot core workers tests bench
+	$(BIN)/mypy core
 
 # The API under gunicorn on a fresh PostgreSQL database (dropped after) against a bare
 # Flask baseline: req/s, p50, p99 and ratios (bench/api.py; about a minute).

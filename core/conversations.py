@@ -159,10 +159,11 @@ def record_inbound(uow: UnitOfWork, convo: Conversation, message_sid: str, maske
     savepoint, and two copies racing are decided by the unique index.
     """
     dialect = uow.session.get_bind().dialect.name
-    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
-    stmt = (insert(InboundMessage)
-            .values(conversation_id=convo.id, message_sid=message_sid[:64], body=masked_body,
-                    created_at=now or utcnow())
+    values = dict(conversation_id=convo.id, message_sid=message_sid[:64], body=masked_body,
+                  created_at=now or utcnow())
+    # Both dialects' Insert have on_conflict_do_nothing; they share no base type that says so.
+    insert = pg_insert(InboundMessage) if dialect == "postgresql" else sqlite_insert(InboundMessage)
+    stmt = (insert.values(**values)
             .on_conflict_do_nothing(index_elements=["message_sid"])
             .returning(InboundMessage.seq))
     return uow.session.execute(stmt).first() is not None

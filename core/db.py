@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -28,6 +29,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def rowcount(result: Result) -> int:
+    """Rows an UPDATE or DELETE touched (its result is a CursorResult at run time)."""
+    return cast(CursorResult, result).rowcount
 
 
 def utcnow() -> datetime:
@@ -106,15 +112,20 @@ class UnitOfWork:
 
     def __init__(self, session_factory: sessionmaker):
         self._factory = session_factory
-        self.session: Session | None = None
+        self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
 
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("use the unit of work as a context manager: with runtime.uow() as uow")
+        return self._session
+
     def __enter__(self) -> UnitOfWork:
-        self.session = self._factory()
+        self._session = self._factory()
         return self
 
     def __exit__(self, *exc) -> None:
-        assert self.session is not None
         try:
             self.session.rollback()
         finally:
@@ -129,7 +140,6 @@ class UnitOfWork:
         rolled back and the after-commit work it registered is dropped with them (a
         refused transfer must not send its "you received" message), then the exception
         goes on to the caller, whose own work still commits."""
-        assert self.session is not None
         queued = len(self._after_commit)
         try:
             with self.session.begin_nested():
@@ -139,18 +149,15 @@ class UnitOfWork:
             raise
 
     def commit(self) -> None:
-        assert self.session is not None
         self.session.commit()
         hooks, self._after_commit = self._after_commit, []
         for fn in hooks:
             fn()
 
     def rollback(self) -> None:
-        assert self.session is not None
         self.session.rollback()
         self._after_commit = []
 
     @property
     def is_postgres(self) -> bool:
-        assert self.session is not None
         return self.session.get_bind().dialect.name == "postgresql"

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from core.crypto import Sealer
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.ids import random_string
 
 LIFETIME = timedelta(hours=24)
@@ -109,7 +109,7 @@ class IdempotencyStore:
                                IdempotencyRecord.status == "running")
                         .values(attempt=new_attempt, created_at=now)
                     )
-                    if res.rowcount == 1:
+                    if rowcount(res) == 1:
                         rid = existing.id
                         uow.commit()
                         return Claim("run", record_id=rid, attempt=new_attempt)
@@ -125,7 +125,7 @@ class IdempotencyStore:
                    IdempotencyRecord.status == "running")
             .values(status="done", response_status=status, response_sealed=self._sealer.seal(body))
         )
-        if res.rowcount != 1:
+        if rowcount(res) != 1:
             raise RuntimeError("idempotency claim lost: refusing to commit the operation twice")
 
     def release(self, claim: Claim) -> None:
@@ -146,4 +146,4 @@ class IdempotencyStore:
                 delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= (now or utcnow()))
             )
             uow.commit()
-            return res.rowcount
+            return rowcount(res)

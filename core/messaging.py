@@ -28,7 +28,7 @@ from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, se
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import Sealer
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.ids import new_id
 from core.jobs import enqueue_after_commit
 from core.phones import normalise_e164
@@ -226,7 +226,7 @@ def forget_delivered_copies(uow: UnitOfWork, now: datetime) -> int:
                OutboundMessage.created_at <= now - REVEAL_WINDOW)
         .values(sealed_body=None)
     )
-    return res.rowcount
+    return rowcount(res)
 
 
 @dataclass(frozen=True)

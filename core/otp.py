@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import messaging, ratelimit, users
 from core.crypto import slow_hash, slow_verify
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Refused
 from core.ids import new_id
 from core.users import User
@@ -163,7 +163,7 @@ def verify(uow: UnitOfWork, rt, phone_e164: str, code: str, *, purpose: str = "l
         update(OtpCode).where(OtpCode.id == code_id, OtpCode.status == "active")
         .values(status="used", used_at=now)
     )
-    if spent.rowcount != 1:
+    if rowcount(spent) != 1:
         raise CodeExpired("this code was already used: request a new one")
     return users.get_or_create(uow, phone_e164)
 
@@ -171,4 +171,4 @@ def verify(uow: UnitOfWork, rt, phone_e164: str, code: str, *, purpose: str = "l
 def purge_expired(uow: UnitOfWork, now: datetime | None = None) -> int:
     """Forget codes a day after they expired (kept that long for support's questions)."""
     res = uow.session.execute(delete(OtpCode).where(OtpCode.expires_at <= (now or utcnow()) - timedelta(days=1)))
-    return res.rowcount
+    return rowcount(res)

@@ -20,7 +20,7 @@ from sqlalchemy import ForeignKey, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.crypto import keyed_hash, slow_hash, slow_verify
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Forbidden, InvalidInput, InvalidState, RateLimited, Refused
 from core.ids import new_id
 
@@ -193,4 +193,4 @@ def check_step_up(uow: UnitOfWork, rt, user_id: str, token: str | None, *,
 
 def purge_expired(uow: UnitOfWork, now: datetime | None = None) -> int:
     res = uow.session.execute(delete(StepUpToken).where(StepUpToken.expires_at <= (now or utcnow())))
-    return res.rowcount
+    return rowcount(res)

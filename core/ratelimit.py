@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import keyed_hash
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import RateLimited
 
 
@@ -100,4 +100,4 @@ def hit(uow: UnitOfWork, secret_key: str, rule: Rule, subject: str, *,
 
 def purge_expired(uow: UnitOfWork, now: datetime | None = None) -> int:
     res = uow.session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at <= (now or utcnow())))
-    return res.rowcount
+    return rowcount(res)

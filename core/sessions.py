@@ -21,7 +21,7 @@ from sqlalchemy import ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import derive_key, keyed_hash
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Unauthorized
 from core.ids import new_id
 
@@ -146,7 +146,7 @@ def revoke(uow: UnitOfWork, session_id: str, *, reason: str = "logout",
         update(UserSession).where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
         .values(revoked_at=now or utcnow(), revoked_reason=reason[:40])
     )
-    return res.rowcount == 1
+    return rowcount(res) == 1
 
 
 def decode_access_token(secret_key: str, token: str) -> tuple[str, str] | None:
@@ -182,4 +182,4 @@ def authenticate_access_token(uow: UnitOfWork, settings, token: str) -> tuple[st
 def purge_expired(uow: UnitOfWork, now: datetime | None = None) -> int:
     """Forget refresh tokens a day past expiry (spent ones are kept until then, for reuse detection)."""
     res = uow.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= (now or utcnow()) - timedelta(days=1)))
-    return res.rowcount
+    return rowcount(res)

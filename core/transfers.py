@@ -250,7 +250,8 @@ def expire_due(rt, now: datetime | None = None, limit: int = 200) -> int:
     for tid in _due(rt, Transfer.claim_expires_at, now, limit):
         with rt.uow() as uow:
             t = _locked(uow, tid)
-            if t is None or t.status != "pending_claim" or t.claim_expires_at > now:
+            if t is None or t.status != "pending_claim" or t.claim_expires_at is None \
+                    or t.claim_expires_at > now:
                 continue
             _expire(uow, rt, t, now)
             uow.commit()

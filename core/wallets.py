@@ -27,12 +27,22 @@ SYSTEM_ACCOUNTS = {
 }
 
 
+def _owned(owner_type: str, owner_id: str, currency: str, livemode: bool):
+    return select(Account).where(Account.owner_type == owner_type, Account.owner_id == owner_id,
+                                 Account.currency == currency, Account.livemode == livemode)
+
+
+def find_wallet(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
+                livemode: bool) -> Account | None:
+    return uow.session.scalar(_owned(owner_type, owner_id, currency, livemode))
+
+
 def wallet_for(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
-               livemode: bool, *, create: bool = True) -> Account | None:
-    q = select(Account).where(Account.owner_type == owner_type, Account.owner_id == owner_id,
-                              Account.currency == currency, Account.livemode == livemode)
+               livemode: bool) -> Account:
+    """The owner's wallet in this currency and mode, created the first time it is needed."""
+    q = _owned(owner_type, owner_id, currency, livemode)
     acct = uow.session.scalar(q)
-    if acct is not None or not create:
+    if acct is not None:
         return acct
     acct = Account(id=new_id("wal"), owner_type=owner_type, owner_id=owner_id, currency=currency,
                    livemode=livemode, balance=0,
@@ -50,14 +60,12 @@ def wallet_for(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
 def system_account(uow: UnitOfWork, code: str, currency: str, livemode: bool) -> Account:
     if code not in SYSTEM_ACCOUNTS:
         raise ValueError(f"unknown system account {code}")
-    acct = wallet_for(uow, SYSTEM, code, currency, livemode)
-    assert acct is not None
-    return acct
+    return wallet_for(uow, SYSTEM, code, currency, livemode)
 
 
 def list_for(uow: UnitOfWork, owner_type: str, owner_id: str, livemode: bool) -> list[Account]:
     """The owner's USD and LRD wallets in this mode (created on first sight)."""
-    return [wallet_for(uow, owner_type, owner_id, c, livemode) for c in CURRENCIES]  # type: ignore[misc]
+    return [wallet_for(uow, owner_type, owner_id, c, livemode) for c in CURRENCIES]
 
 
 def get_owned(uow: UnitOfWork, owner_type: str, owner_id: str, livemode: bool, wallet_id: str) -> Account:

@@ -104,6 +104,6 @@ def balance(runtime, phone_e164: str, currency: str = "USD") -> int:
 
     with runtime.uow() as uow:
         u = users.find_by_phone(uow, phone_e164)
-        w = wallets.wallet_for(uow, wallets.USER, u.id, currency, runtime.settings.user_mode_live,
-                               create=False) if u else None
+        w = wallets.find_wallet(uow, wallets.USER, u.id, currency,
+                                runtime.settings.user_mode_live) if u else None
         return w.balance if w else 0
