@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -25,14 +26,18 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     UniqueConstraint,
+    bindparam,
     func,
+    insert,
     or_,
     select,
     text,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.util import identity_key
 
 from core.db import Base, Money, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InsufficientFunds, InvalidInput
@@ -93,10 +98,30 @@ class Posting(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Built once at import: building an ORM UPDATE/INSERT and its cache key on every call was
+# most of post's CPU (docs/bench-transfers.md). Core statements on the tables with
+# bindparams are compiled once and only take new parameters per call.
+_ACCOUNTS = cast(Table, Account.__table__)
+_accounts = _ACCOUNTS.c
+_MOVE = (
+    update(_ACCOUNTS)
+    .where(_accounts.id == bindparam("b_id"), _accounts.currency == bindparam("b_currency"),
+           _accounts.livemode == bindparam("b_livemode"),
+           # The no-overdraft check, evaluated on the locked, current row.
+           or_(_accounts.may_go_negative, _accounts.balance + bindparam("b_amount") >= 0))
+    .values(balance=_accounts.balance + bindparam("b_amount"))
+    .returning(_accounts.balance)
+)
+_INSERT_ENTRY = insert(cast(Table, JournalEntry.__table__))
+_INSERT_POSTINGS = insert(cast(Table, Posting.__table__))
+
+
 def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bool,
          currency: str, legs: list[tuple[str, int]], memo: str = "") -> JournalEntry:
     """Move money: one balanced entry. Raises InsufficientFunds, leaving nothing changed
-    as far as the caller's transaction goes (the caller rolls back)."""
+    as far as the caller's transaction goes (the caller rolls back).
+
+    The entry returned is not attached to the session (it was written by a Core insert)."""
     if currency not in CURRENCIES:
         raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
     merged: dict[str, int] = defaultdict(int)
@@ -109,36 +134,34 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
         raise ValueError(f"unbalanced entry {kind} for {obj_id}: {dict(merged)}")
 
     s = uow.session
+    # Core statements do not autoflush: write what the caller added (a new wallet, the
+    # transfer row) first, as the ORM UPDATE used to, so the UPDATEs below see it.
+    s.flush()
+    conn = s.connection()
     now = utcnow()
     entry = JournalEntry(id=new_id("jrn"), kind=kind, obj_type=obj_type, obj_id=obj_id,
                          livemode=livemode, currency=currency, memo=memo[:500], created_at=now)
-    s.add(entry)
+    conn.execute(_INSERT_ENTRY, {"id": entry.id, "kind": kind, "obj_type": obj_type, "obj_id": obj_id,
+                                 "livemode": livemode, "currency": currency, "memo": entry.memo,
+                                 "created_at": now})
     postings = []
     for account_id in sorted(merged):  # fixed lock order: no deadlocks between entries
         amount = merged[account_id]
-        row = s.execute(
-            update(Account)
-            .where(Account.id == account_id, Account.currency == currency,
-                   Account.livemode == livemode,
-                   or_(Account.may_go_negative, Account.balance + amount >= 0))
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-            .execution_options(synchronize_session=False)
-        ).first()
+        row = conn.execute(_MOVE, {"b_id": account_id, "b_currency": currency,
+                                   "b_livemode": livemode, "b_amount": amount}).first()
         if row is None:
             acct = s.get(Account, account_id)
             if acct is None or acct.currency != currency or acct.livemode != livemode:
                 raise ValueError(f"account {account_id} cannot take a {currency} entry in this mode")
             raise InsufficientFunds("insufficient funds", details={"wallet": account_id})
-        postings.append(Posting(id=new_id("txn"), entry_id=entry.id, account_id=account_id,
-                                amount=amount, balance_after=row[0], kind=kind,
-                                obj_type=obj_type, obj_id=obj_id, created_at=now))
-    s.add_all(postings)
-    # Balances changed under the ORM's feet: reload any wallet the session already holds.
-    for obj in list(s.identity_map.values()):
-        if isinstance(obj, Account) and obj.id in merged:
-            s.expire(obj, ["balance"])
-    s.flush()
+        postings.append({"id": new_id("txn"), "entry_id": entry.id, "account_id": account_id,
+                         "amount": amount, "balance_after": row[0], "kind": kind,
+                         "obj_type": obj_type, "obj_id": obj_id, "created_at": now})
+        # The balance changed under the ORM's feet: reload it if the session holds the wallet.
+        held = s.identity_map.get(identity_key(Account, account_id))
+        if held is not None:
+            s.expire(held, ["balance"])
+    conn.execute(_INSERT_POSTINGS, postings)  # one executemany
     return entry
 
 
