@@ -13,8 +13,20 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy import (
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
@@ -45,6 +57,20 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+# Built once at import: every API write claims and completes a key, and building the ORM
+# insert/flush and UPDATE statement objects per call cost more CPU than the round trips
+# (docs/bench-transfers.md). Core statements with bindparams are compiled once.
+_KEYS = cast(Table, IdempotencyRecord.__table__)
+_CLAIM = insert(_KEYS).returning(_KEYS.c.id)
+_COMPLETE = (
+    update(_KEYS)
+    .where(_KEYS.c.id == bindparam("b_id"), _KEYS.c.attempt == bindparam("b_attempt"),
+           _KEYS.c.status == "running")
+    .values(status="done", response_status=bindparam("b_status"),
+            response_sealed=bindparam("b_sealed"))
+)
+
+
 def fingerprint(method: str, path: str, body) -> str:
     canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(f"{method} {path}\n{canon}".encode()).hexdigest()
@@ -72,14 +98,11 @@ class IdempotencyStore:
             with UnitOfWork(self._factory) as uow:
                 s = uow.session
                 attempt = random_string(32)
-                rec = IdempotencyRecord(
-                    scope=scope, key=key, fingerprint=fp, attempt=attempt, status="running",
-                    created_at=now, expires_at=now + LIFETIME,
-                )
-                s.add(rec)
                 try:
-                    s.flush()
-                    rid = rec.id
+                    rid = s.connection().execute(_CLAIM, {
+                        "scope": scope, "key": key, "fingerprint": fp, "attempt": attempt,
+                        "status": "running", "created_at": now, "expires_at": now + LIFETIME,
+                    }).scalar_one()
                     uow.commit()
                     return Claim("run", record_id=rid, attempt=attempt)
                 except IntegrityError:
@@ -118,13 +141,13 @@ class IdempotencyStore:
 
     def complete(self, uow: UnitOfWork, claim: Claim, status: int, body: bytes) -> None:
         """Store the outcome inside the operation's own transaction (`uow`)."""
-        res = uow.session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.id == claim.record_id,
-                   IdempotencyRecord.attempt == claim.attempt,
-                   IdempotencyRecord.status == "running")
-            .values(status="done", response_status=status, response_sealed=self._sealer.seal(body))
-        )
+        # A Core statement does not autoflush: flush the operation's pending rows first, as
+        # the ORM UPDATE did, so a failing write still fails here, before the outcome.
+        uow.session.flush()
+        res = uow.session.connection().execute(_COMPLETE, {
+            "b_id": claim.record_id, "b_attempt": claim.attempt, "b_status": status,
+            "b_sealed": self._sealer.seal(body),
+        })
         if rowcount(res) != 1:
             raise RuntimeError("idempotency claim lost: refusing to commit the operation twice")
 
