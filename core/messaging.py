@@ -22,9 +22,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, select, update
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import Sealer
@@ -117,6 +128,11 @@ def mask(body: str, sensitive: list[str] | None) -> str:
     return masked
 
 
+# Built once at import: an ORM add + flush of the message cost more CPU per notice than
+# the INSERT itself (docs/bench-transfers.md); a Core insert is compiled once.
+_QUEUE = insert(cast(Table, OutboundMessage.__table__))
+
+
 def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
                   sensitive: list[str] | None = None, now: datetime | None = None) -> OutboundMessage:
     """Send `body` to the WhatsApp number `to_phone` (E.164) once this transaction commits.
@@ -130,13 +146,16 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
         raise ValueError(f"WhatsApp messages are at most {MAX_BODY} characters")
     now = now or utcnow()
     masked = mask(body, sensitive)
-    msg = OutboundMessage(
-        id=new_id("msg"), to_phone=normalise_e164(to_phone), channel="whatsapp", body=masked,
-        sealed_body=Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
-        status="queued", attempts=0, next_attempt_at=now + GRACE, created_at=now,
-    )
-    uow.session.add(msg)
+    row = {
+        "id": new_id("msg"), "to_phone": normalise_e164(to_phone), "channel": "whatsapp", "body": masked,
+        "sealed_body": Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
+        "status": "queued", "attempts": 0, "next_attempt_at": now + GRACE, "created_at": now,
+    }
+    # The flush the ORM add used to end with: the caller's pending rows are written here still.
     uow.session.flush()
+    uow.session.connection().execute(_QUEUE, row)
+    # Not attached to the session (the row was written by the Core insert); seq is unset.
+    msg = OutboundMessage(**row)
     enqueue_after_commit(uow, rt.jobs, DELIVER_JOB, msg.id)
     return msg
 
