@@ -692,15 +692,7 @@ class Dialog:
         return copy.refused(e.message)
 
     def sender_label(self, t) -> str:
-        if t.sender_type == "user":
-            try:
-                return users.get(self.uow, t.sender_id).phone_number
-            except NotFound:
-                return "Someone"
-        from core.merchants import Merchant
-
-        m = self.uow.session.get(Merchant, t.sender_id)
-        return m.name if m else "A business"
+        return transfers.sender_label(self.uow, t)
 
     # --- add money -----------------------------------------------------------------------
 

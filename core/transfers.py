@@ -90,7 +90,8 @@ def claim_link(rt, code: str) -> str:
     return f"https://wa.me/{number}?text={urllib.parse.quote('CLAIM ' + code)}"
 
 
-def _sender_label(uow: UnitOfWork, t: Transfer) -> str:
+def sender_label(uow: UnitOfWork, t: Transfer) -> str:
+    """Who sent it, as the recipient reads it: the sender's phone, or the merchant's name."""
     if t.sender_type == "user":
         return users.get(uow, t.sender_id).phone_number
     from core.merchants import get_merchant
@@ -135,7 +136,7 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         _event(uow, "transfer.created", t)
         _event(uow, "transfer.succeeded", t)
         _notify(uow, rt, recipient.phone_number,
-                f"You received {money} from {_sender_label(uow, t)}. Ref {t.id}")
+                f"You received {money} from {sender_label(uow, t)}. Ref {t.id}")
         return t
 
     code = random_string(CLAIM_CODE_LENGTH, CLAIM_ALPHABET)
@@ -151,7 +152,7 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     _event(uow, "transfer.created", t)
     days = max(1, rt.settings.claim_window_hours // 24)
     _notify(uow, rt, to_phone,
-            f"{_sender_label(uow, t)} sent you {money} on Soxara. "
+            f"{sender_label(uow, t)} sent you {money} on Soxara. "
             f"Claim it within {days} day{'s' if days != 1 else ''}: {claim_link(rt, code)} "
             f"(or send: CLAIM {code}). Ref {t.id}",
             # The code is a bearer secret for the money: the transcript keeps it masked.
