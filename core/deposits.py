@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, Boolean, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import ledger, rails, users, wallets
+from core import ledger, messaging, rails, users, wallets
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, NotFound
 from core.ids import new_id
@@ -104,8 +104,6 @@ def advance(uow: UnitOfWork, rt, deposit_id: str, now: datetime | None = None) -
 
 
 def _notify(uow: UnitOfWork, rt, d: Deposit, text: str) -> None:
-    from core import messaging
-
     messaging.send_whatsapp(uow, rt, users.get(uow, d.user_id).phone_number, text)
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto, events, ledger, users, wallets
+from core import crypto, events, ledger, merchants, messaging, users, wallets
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, InvalidState, NotFound, Refused
 from core.ids import new_id, random_string
@@ -94,14 +94,10 @@ def sender_label(uow: UnitOfWork, t: Transfer) -> str:
     """Who sent it, as the recipient reads it: the sender's phone, or the merchant's name."""
     if t.sender_type == "user":
         return users.get(uow, t.sender_id).phone_number
-    from core.merchants import get_merchant
-
-    return get_merchant(uow, t.sender_id).name
+    return merchants.get_merchant(uow, t.sender_id).name
 
 
 def _notify(uow: UnitOfWork, rt, phone: str, text: str, *, sensitive: list[str] | None = None) -> None:
-    from core import messaging
-
     messaging.send_whatsapp(uow, rt, phone, text, sensitive=sensitive)
 
 
