@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, current_app, request
 from marshmallow import RAISE, Schema, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from api import auth as auth_mod
 from api.envelope import error_body, respond, success_body
@@ -195,11 +196,6 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             # Checked here, before the idempotency claim, so a refusal is never stored and
             # no route that declares step_up can forget it.
             auth_mod.require_step_up(Ctx(runtime=rt, uow=uow, principal=principal))
-        if spec.method in MUTATING and not uow.is_postgres:
-            # SQLite: this transaction holds the one write lock, and the idempotency claim
-            # below commits on a connection of its own. PostgreSQL reads on, saving three
-            # round trips (ROLLBACK, a pool check-out's ping, BEGIN) on every request.
-            uow.rollback()
         if _unstorable(path):
             raise ApiError(404, "NOT_FOUND", "no such object")
         idem_key = _idempotency_key() if spec.method in MUTATING else None
@@ -239,13 +235,9 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             # Anonymous calls (OTP requests...) share no account to scope the key by; scoping
             # by the body means a replay needs the very same body, secrets included.
             scope = "anon:" + fp[:32]
-        claim = rt.idempotency.claim(scope, idem_key, fp)
-        if claim.outcome == "replay":
-            return respond(claim.status, claim.body or b"", {"Idempotent-Replayed": "true"})
-        if claim.outcome == "conflict":
-            raise ApiError(409, "IDEMPOTENCY_CONFLICT", "this X-Idempotency-Key was used with a different request")
-        if claim.outcome == "in_progress":
-            raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "a request with this X-Idempotency-Key is still running; retry shortly")
+        claim = rt.idempotency.claim(uow, scope, idem_key, fp)
+        if claim.outcome != "run":
+            return _answer_claim(claim)
 
         try:
             result = handler(ctx, loaded_body) if spec.body is not None else handler(ctx)
@@ -253,22 +245,33 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             rt.idempotency.complete(uow, claim, spec.status, body_bytes)
             uow.commit()
             return respond(spec.status, body_bytes)
+        except IntegrityError:
+            uow.rollback()
+            # A copy of this request that read before ours committed got past the key's
+            # lock; the record's unique index stopped whichever committed second. Answer
+            # with the stored outcome; any other integrity error goes on as the bug it is.
+            stored = rt.idempotency.recall(scope, idem_key, fp)
+            if stored is None:
+                raise
+            return _answer_claim(stored)
         except core_errors.SoxaraError as e:
             uow.rollback()
             api_err = from_domain(e)
             if not is_stored_outcome(e):
-                rt.idempotency.release(claim)
                 return error_response(api_err)
             body_bytes = error_body(api_err.code, api_err.message, api_err.details)
-            with rt.uow() as uow2:
-                rt.idempotency.complete(uow2, claim, api_err.status, body_bytes)
-                uow2.commit()
+            first = rt.idempotency.store_refusal(claim, api_err.status, body_bytes)
+            if first is not None:
+                return _answer_claim(first)
             return respond(api_err.status, body_bytes, api_err.headers)
-        except ApiError:
+        except BaseException:
             uow.rollback()
-            rt.idempotency.release(claim)
             raise
-        except Exception:
-            uow.rollback()
-            rt.idempotency.release(claim)
-            raise
+
+
+def _answer_claim(claim):
+    if claim.outcome == "replay":
+        return respond(claim.status, claim.body or b"", {"Idempotent-Replayed": "true"})
+    if claim.outcome == "conflict":
+        raise ApiError(409, "IDEMPOTENCY_CONFLICT", "this X-Idempotency-Key was used with a different request")
+    raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "a request with this X-Idempotency-Key is still running; retry shortly")

@@ -8,13 +8,16 @@ registered with `after_commit` and never sees a row that was rolled back.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy import BigInteger, DateTime, MetaData, bindparam, create_engine, event, text
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -99,7 +102,96 @@ def make_engine(url: str, **kw) -> Engine:
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
-    return create_engine(url, **kw)
+    engine = create_engine(url, **kw)
+    _install_deferred_writes(engine)
+    return engine
+
+
+# --- hot statements ---------------------------------------------------------------------
+#
+# The API's money path (a transfer) was bound by Python building SQLAlchemy statements and
+# by PostgreSQL parsing and planning each one (docs/bench-transfers.md). A `Statement` is
+# written once as SQL with :named parameters. On PostgreSQL it is PREPAREd once per
+# connection (parsed and planned once, then only EXECUTEd), and writes a unit of work
+# `defer`s travel together in the round trip of its next read or of its commit. On SQLite
+# (no network, one writer) each simply runs at once through SQLAlchemy.
+
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # SQLAlchemy text()'s own rule for :name
+_PREPARED = "soxara_prepared"  # names PREPAREd on a DBAPI connection (its pool info dict)
+_DEFERRED = "soxara_deferred"  # (statement, params) waiting for the connection's next trip
+
+
+class Statement:
+    """One hot SQL statement. `types` give SQLAlchemy types to parameters that need one
+    on SQLite (UTC datetimes, stored as SQLAlchemy stores them)."""
+
+    _names = itertools.count(1)
+
+    def __init__(self, sql: str, **types):
+        self.sql = " ".join(sql.split())
+        self.name = f"soxara_{next(self._names)}"
+        params = list(dict.fromkeys(_BIND.findall(self.sql)))
+        numbered = {p: f"${i}" for i, p in enumerate(params, 1)}
+        self.pg_prepare = f"PREPARE {self.name} AS " + _BIND.sub(lambda m: numbered[m.group(1)], self.sql)
+        self.pg_execute = f"EXECUTE {self.name}" + (
+            "(" + ", ".join(f"%({p})s" for p in params) + ")" if params else "")
+        self.text = text(self.sql).bindparams(*(bindparam(k, type_=t) for k, t in types.items()))
+
+    def __repr__(self) -> str:
+        return f"<Statement {self.name}: {self.sql[:60]}>"
+
+
+def _pg_send(conn: Connection, last: tuple[Statement, dict] | None) -> list[Any]:
+    """Send the connection's deferred writes, and `last` after them, in one round trip;
+    the rows `last` returns."""
+    fairy = conn.connection
+    queue: list = fairy.info.get(_DEFERRED) or []
+    batch = queue + [last] if last is not None else queue
+    fairy.info[_DEFERRED] = []
+    if not batch:
+        return []
+    prepared: set = fairy.info.setdefault(_PREPARED, set())
+    dbapi_conn = fairy.dbapi_connection
+    assert dbapi_conn is not None
+    cur = dbapi_conn.cursor()
+    try:
+        for stmt, _ in batch:
+            if stmt.name not in prepared:
+                # A round trip of its own, once per connection: a PREPARE survives a
+                # later rollback, so it is known to exist once this returns.
+                cur.execute(stmt.pg_prepare)
+                prepared.add(stmt.name)
+        cur.execute(b";".join(cur.mogrify(stmt.pg_execute, params) for stmt, params in batch))
+        return list(cur.fetchall()) if last is not None and cur.description is not None else []
+    except conn.dialect.loaded_dbapi.Error as e:
+        # As SQLAlchemy would raise it (IntegrityError, OperationalError…), and a dead
+        # connection is invalidated so the pool never hands it out again. The message
+        # names the statements, not the values (message bodies, hashes) they carried.
+        invalidated = conn.dialect.is_disconnect(e, dbapi_conn, cur)
+        if invalidated:
+            fairy.invalidate(e)
+        raise DBAPIError.instance("; ".join(stmt.sql for stmt, _ in batch)[:1000], None, e,
+                                  conn.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=invalidated) from e
+    finally:
+        cur.close()
+
+
+def _install_deferred_writes(engine: Engine) -> None:
+    """Whatever SQLAlchemy is about to send on a connection goes after the writes deferred
+    on it, so reads, savepoints and the commit see them; a rollback drops them."""
+
+    def flush(conn, *_args):
+        if conn.connection.info.get(_DEFERRED):
+            _pg_send(conn, None)
+
+    def drop(conn, *_args):
+        conn.connection.info[_DEFERRED] = []
+
+    for name in ("before_cursor_execute", "savepoint", "release_savepoint", "commit"):
+        event.listen(engine, name, flush)
+    for name in ("rollback", "rollback_savepoint"):
+        event.listen(engine, name, drop)
 
 
 class UnitOfWork:
@@ -114,6 +206,8 @@ class UnitOfWork:
         self._factory = session_factory
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
+        bind = session_factory.kw.get("bind")
+        self._postgres = bind is not None and bind.dialect.name == "postgresql"
 
     @property
     def session(self) -> Session:
@@ -130,6 +224,30 @@ class UnitOfWork:
             self.session.rollback()
         finally:
             self.session.close()
+
+    def run(self, stmt: Statement, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run `stmt` now (after any writes deferred before it) and return its rows."""
+        s = self.session
+        s.flush()  # the ORM's pending rows first, as its autoflush would
+        conn = s.connection()
+        if self._postgres:
+            return _pg_send(conn, (stmt, params or {}))
+        result = conn.execute(stmt.text, params or {})
+        return list(result) if result.returns_rows else []
+
+    def defer(self, stmt: Statement, params: dict[str, Any]) -> None:
+        """Write with `stmt` before the next read or the commit, whichever comes first.
+
+        For writes whose outcome nothing reads back: on PostgreSQL they share the round
+        trip of what follows them. A write that fails raises there, not here.
+        """
+        s = self.session
+        s.flush()  # keep program order: the ORM's pending rows go before this one
+        conn = s.connection()
+        if self._postgres:
+            conn.connection.info.setdefault(_DEFERRED, []).append((stmt, params))
+        else:
+            conn.execute(stmt.text, params)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
@@ -149,6 +267,8 @@ class UnitOfWork:
             raise
 
     def commit(self) -> None:
+        if self._postgres and self.session.in_transaction():
+            _pg_send(self.session.connection(), None)  # fail here, before COMMIT, not inside it
         self.session.commit()
         hooks, self._after_commit = self._after_commit, []
         for fn in hooks:
@@ -160,4 +280,4 @@ class UnitOfWork:
 
     @property
     def is_postgres(self) -> bool:
-        return self.session.get_bind().dialect.name == "postgresql"
+        return self._postgres

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.ids import new_id
 
 TYPES = {
@@ -48,6 +48,12 @@ class Event(Base):
         }
 
 
+_INSERT = Statement(
+    "INSERT INTO events (id, type, livemode, merchant_id, object_type, object_id, data, created_at) "
+    "VALUES (:id, :type, :livemode, :merchant_id, :object_type, :object_id, :data, :created_at)",
+    created_at=UTCDateTime())
+
+
 def iso(t: datetime | None) -> str | None:
     if t is None:
         return None
@@ -58,8 +64,8 @@ def record(uow: UnitOfWork, type_: str, *, object_type: str, object_id: str, sna
            livemode: bool, merchant_id: str | None = None) -> Event:
     if type_ not in TYPES:
         raise ValueError(f"unknown event type {type_}")
-    ev = Event(id=new_id("evt"), type=type_, livemode=livemode, merchant_id=merchant_id,
-               object_type=object_type, object_id=object_id,
-               data=json.dumps(snapshot, separators=(",", ":"), default=str), created_at=utcnow())
-    uow.session.add(ev)
-    return ev
+    row = {"id": new_id("evt"), "type": type_, "livemode": livemode, "merchant_id": merchant_id,
+           "object_type": object_type, "object_id": object_id,
+           "data": json.dumps(snapshot, separators=(",", ":"), default=str), "created_at": utcnow()}
+    uow.defer(_INSERT, row)
+    return Event(**row)  # not attached to the session: the row goes with the next statement

@@ -1,10 +1,17 @@
 """Idempotency records: one per (scope, key), so a retried operation runs at most once.
 
-The caller first *claims* the key in a short transaction of its own (the unique index
-decides who runs when twenty copies arrive together), then runs the operation and
-*completes* the record inside the operation's transaction: the outcome and the
-operation's effects commit together or not at all. Completing checks the claim's
-attempt token, so a claim taken over after a crash can never commit twice.
+Everything happens inside the operation's own transaction. `claim` takes the key's lock
+(on PostgreSQL a transaction-scoped advisory lock, tried without waiting: a copy that
+finds it held is answered IDEMPOTENCY_IN_PROGRESS at once; on SQLite the transaction's
+write lock already serialises writers) and reads the key's record: a stored outcome is
+replayed, another request's body is a conflict. `complete` writes the outcome with the
+operation's effects, so they commit together or not at all: there is never an outcome
+without its effects, and a process that dies mid-request leaves nothing behind to clean
+up. The record's unique index is the last word: a copy that slipped past the lock (it
+read before the first committed) fails on it at commit, rolls back and replays.
+
+A refusal by the operation itself (INSUFFICIENT_FUNDS) rolls its effects back and is
+stored by `store_refusal` in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -13,33 +20,21 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import cast  # noqa: F401
 
 from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Table,
     UniqueConstraint,
-    bindparam,
     delete,
-    insert,
-    select,
-    update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from core.crypto import Sealer
-from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
-from core.ids import random_string
+from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 
 LIFETIME = timedelta(hours=24)
-# A claim still "running" after this long belongs to a process that died mid-request;
-# its transaction rolled back, so a retry may take the key over.
-ABANDONED_AFTER = timedelta(seconds=120)
-
-
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("scope", "key"),)
@@ -57,18 +52,25 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
-# Built once at import: every API write claims and completes a key, and building the ORM
-# insert/flush and UPDATE statement objects per call cost more CPU than the round trips
-# (docs/bench-transfers.md). Core statements with bindparams are compiled once.
-_KEYS = cast(Table, IdempotencyRecord.__table__)
-_CLAIM = insert(_KEYS).returning(_KEYS.c.id)
-_COMPLETE = (
-    update(_KEYS)
-    .where(_KEYS.c.id == bindparam("b_id"), _KEYS.c.attempt == bindparam("b_attempt"),
-           _KEYS.c.status == "running")
-    .values(status="done", response_status=bindparam("b_status"),
-            response_sealed=bindparam("b_sealed"))
-)
+_COLUMNS = "scope, key, fingerprint, attempt, status, response_status, response_sealed, created_at, expires_at"
+_TYPES = {"created_at": UTCDateTime(), "expires_at": UTCDateTime()}
+# The key's lock and its record in one read. The lock id is 64 bits of a hash of the
+# scope and key: two keys sharing one only means one waits for the other's answer.
+_LOOKUP_LOCKED = Statement(
+    "SELECT l.locked, k.id, k.fingerprint, k.status, k.response_status, k.response_sealed, "
+    "k.expires_at <= :now FROM (SELECT pg_try_advisory_xact_lock(CAST(:lock AS BIGINT)) AS locked) l "
+    "LEFT JOIN idempotency_keys k ON k.scope = :scope AND k.key = :key", now=UTCDateTime())
+_LOOKUP = Statement(
+    "SELECT TRUE, id, fingerprint, status, response_status, response_sealed, expires_at <= :now "
+    "FROM idempotency_keys WHERE scope = :scope AND key = :key", now=UTCDateTime())
+_FORGET = Statement("DELETE FROM idempotency_keys WHERE id = :id")
+_STORE = Statement(
+    f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES (:scope, :key, :fingerprint, '', 'done', "
+    ":response_status, :response_sealed, :created_at, :expires_at)", **_TYPES)
+_STORE_UNLESS_TAKEN = Statement(
+    f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES (:scope, :key, :fingerprint, '', 'done', "
+    ":response_status, :response_sealed, :created_at, :expires_at) "
+    "ON CONFLICT (scope, key) DO NOTHING RETURNING id", **_TYPES)
 
 
 def fingerprint(method: str, path: str, body) -> str:
@@ -76,13 +78,18 @@ def fingerprint(method: str, path: str, body) -> str:
     return hashlib.sha256(f"{method} {path}\n{canon}".encode()).hexdigest()
 
 
+def _lock_id(scope: str, key: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{scope}\n{key}".encode()).digest()[:8], "big", signed=True)
+
+
 @dataclass
 class Claim:
-    """Outcome of claiming a key: run it (`attempt` set), replay it, or refuse it."""
+    """Outcome of claiming a key: run it, replay it, or refuse it."""
 
     outcome: str  # "run" | "replay" | "conflict" | "in_progress"
-    record_id: int | None = None
-    attempt: str | None = None
+    scope: str = ""
+    key: str = ""
+    fingerprint: str = ""
     status: int | None = None
     body: bytes | None = None
 
@@ -92,76 +99,70 @@ class IdempotencyStore:
         self._factory = session_factory
         self._sealer = Sealer(secret_key)
 
-    def claim(self, scope: str, key: str, fp: str, now: datetime | None = None) -> Claim:
+    def claim(self, uow: UnitOfWork, scope: str, key: str, fp: str, now: datetime | None = None) -> Claim:
+        """Take the key for the operation about to run in `uow`'s transaction."""
         now = now or utcnow()
-        for _ in range(3):
-            with UnitOfWork(self._factory) as uow:
-                s = uow.session
-                attempt = random_string(32)
-                try:
-                    rid = s.connection().execute(_CLAIM, {
-                        "scope": scope, "key": key, "fingerprint": fp, "attempt": attempt,
-                        "status": "running", "created_at": now, "expires_at": now + LIFETIME,
-                    }).scalar_one()
-                    uow.commit()
-                    return Claim("run", record_id=rid, attempt=attempt)
-                except IntegrityError:
-                    uow.rollback()
-                existing = s.scalar(
-                    select(IdempotencyRecord).where(
-                        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-                    )
-                )
-                if existing is None:
-                    continue  # released between our insert and our read: try again
-                if existing.expires_at <= now:
-                    s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
-                    uow.commit()
-                    continue
-                if existing.fingerprint != fp:
-                    return Claim("conflict")
-                if existing.status == "done":
-                    body = self._sealer.open(existing.response_sealed or b"")
-                    return Claim("replay", status=existing.response_status, body=body)
-                if existing.created_at + ABANDONED_AFTER <= now:
-                    new_attempt = random_string(32)
-                    res = s.execute(
-                        update(IdempotencyRecord)
-                        .where(IdempotencyRecord.id == existing.id,
-                               IdempotencyRecord.attempt == existing.attempt,
-                               IdempotencyRecord.status == "running")
-                        .values(attempt=new_attempt, created_at=now)
-                    )
-                    if rowcount(res) == 1:
-                        rid = existing.id
-                        uow.commit()
-                        return Claim("run", record_id=rid, attempt=new_attempt)
-                return Claim("in_progress")
-        return Claim("in_progress")
-
-    def complete(self, uow: UnitOfWork, claim: Claim, status: int, body: bytes) -> None:
-        """Store the outcome inside the operation's own transaction (`uow`)."""
-        # A Core statement does not autoflush: flush the operation's pending rows first, as
-        # the ORM UPDATE did, so a failing write still fails here, before the outcome.
-        uow.session.flush()
-        res = uow.session.connection().execute(_COMPLETE, {
-            "b_id": claim.record_id, "b_attempt": claim.attempt, "b_status": status,
-            "b_sealed": self._sealer.seal(body),
-        })
-        if rowcount(res) != 1:
-            raise RuntimeError("idempotency claim lost: refusing to commit the operation twice")
-
-    def release(self, claim: Claim) -> None:
-        """Forget a claim whose request was refused before the operation began."""
-        with UnitOfWork(self._factory) as uow:
-            uow.session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.id == claim.record_id,
-                    IdempotencyRecord.attempt == claim.attempt,
-                    IdempotencyRecord.status == "running",
-                )
-            )
+        if uow.is_postgres:
+            rows = uow.run(_LOOKUP_LOCKED, {"lock": _lock_id(scope, key), "scope": scope, "key": key,
+                                            "now": now})
+        else:
+            rows = uow.run(_LOOKUP, {"scope": scope, "key": key, "now": now})
+        locked, rid, stored_fp, status, response_status, sealed, expired = \
+            rows[0] if rows else (True, None, None, None, None, None, None)
+        if rid is not None and expired:
+            uow.defer(_FORGET, {"id": rid})  # 24 hours on: the key is free again
+            rid = None
+        if not uow.is_postgres:
+            # SQLite has one writer at a time, and the transaction that read the key holds
+            # it: end it here (keeping a forgotten key forgotten), so an operation that
+            # judges a PIN or a code in a transaction of its own can take the lock. The
+            # unique index still stops a copy that runs meanwhile, at its commit.
             uow.commit()
+        if rid is not None:
+            if stored_fp != fp:
+                return Claim("conflict")
+            if status == "done":
+                return Claim("replay", status=response_status, body=self._sealer.open(bytes(sealed or b"")))
+            return Claim("in_progress")
+        if not locked:
+            return Claim("in_progress")
+        return Claim("run", scope=scope, key=key, fingerprint=fp)
+
+    def _row(self, claim: Claim, status: int, body: bytes, now: datetime) -> dict:
+        return {"scope": claim.scope, "key": claim.key, "fingerprint": claim.fingerprint,
+                "response_status": status, "response_sealed": self._sealer.seal(body),
+                "created_at": now, "expires_at": now + LIFETIME}
+
+    def complete(self, uow: UnitOfWork, claim: Claim, status: int, body: bytes,
+                 now: datetime | None = None) -> None:
+        """Store the outcome with the operation's effects, in its transaction (`uow`).
+        If another copy stored one first, the commit fails on the unique index."""
+        if claim.outcome != "run":
+            raise RuntimeError(f"cannot complete a claim that is not to run ({claim.outcome})")
+        uow.defer(_STORE, self._row(claim, status, body, now or utcnow()))
+
+    def store_refusal(self, claim: Claim, status: int, body: bytes, now: datetime | None = None) -> Claim | None:
+        """Store the operation's refusal after its transaction rolled back. None when
+        stored; the stored outcome (a replay) if a copy of the request got there first."""
+        with UnitOfWork(self._factory) as uow:
+            if uow.run(_STORE_UNLESS_TAKEN, self._row(claim, status, body, now or utcnow())):
+                uow.commit()
+                return None
+            uow.rollback()
+            return self.recall(claim.scope, claim.key, claim.fingerprint)
+
+    def recall(self, scope: str, key: str, fp: str) -> Claim | None:
+        """What is stored for a key now, in a transaction of its own (None: nothing)."""
+        with UnitOfWork(self._factory) as uow:
+            rows = uow.run(_LOOKUP, {"scope": scope, "key": key, "now": utcnow()})
+        if not rows:
+            return None
+        _, _, stored_fp, status, response_status, sealed, _ = rows[0]
+        if stored_fp != fp:
+            return Claim("conflict")
+        if status != "done":
+            return Claim("in_progress")
+        return Claim("replay", status=response_status, body=self._sealer.open(bytes(sealed or b"")))
 
     def purge_expired(self, now: datetime | None = None) -> int:
         with UnitOfWork(self._factory) as uow:
@@ -170,3 +171,4 @@ class IdempotencyStore:
             )
             uow.commit()
             return rowcount(res)
+

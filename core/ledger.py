@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -26,20 +25,16 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Table,
     UniqueConstraint,
-    bindparam,
     func,
-    insert,
     or_,
     select,
     text,
-    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.util import identity_key
 
-from core.db import Base, Money, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, Money, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InsufficientFunds, InvalidInput
 from core.ids import new_id
 
@@ -98,22 +93,22 @@ class Posting(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Built once at import: building an ORM UPDATE/INSERT and its cache key on every call was
-# most of post's CPU (docs/bench-transfers.md). Core statements on the tables with
-# bindparams are compiled once and only take new parameters per call.
-_ACCOUNTS = cast(Table, Account.__table__)
-_accounts = _ACCOUNTS.c
-_MOVE = (
-    update(_ACCOUNTS)
-    .where(_accounts.id == bindparam("b_id"), _accounts.currency == bindparam("b_currency"),
-           _accounts.livemode == bindparam("b_livemode"),
-           # The no-overdraft check, evaluated on the locked, current row.
-           or_(_accounts.may_go_negative, _accounts.balance + bindparam("b_amount") >= 0))
-    .values(balance=_accounts.balance + bindparam("b_amount"))
-    .returning(_accounts.balance)
-)
-_INSERT_ENTRY = insert(cast(Table, JournalEntry.__table__))
-_INSERT_POSTINGS = insert(cast(Table, Posting.__table__))
+# Hot statements (core/db.py): prepared once per PostgreSQL connection. The balance
+# UPDATE runs at once (the caller needs to know whether it went through); the entry and
+# its postings are deferred, to travel with the next statement the transaction sends.
+_MOVE = Statement(
+    "UPDATE accounts SET balance = balance + CAST(:amount AS BIGINT) "
+    "WHERE id = :id AND currency = :currency AND livemode = :livemode "
+    # The no-overdraft check, evaluated on the locked, current row.
+    "AND (may_go_negative OR balance + CAST(:amount AS BIGINT) >= 0) RETURNING balance")
+_INSERT_ENTRY = Statement(
+    "INSERT INTO journal_entries (id, kind, obj_type, obj_id, livemode, currency, memo, created_at) "
+    "VALUES (:id, :kind, :obj_type, :obj_id, :livemode, :currency, :memo, :created_at)",
+    created_at=UTCDateTime())
+_INSERT_POSTING = Statement(
+    "INSERT INTO postings (id, entry_id, account_id, amount, balance_after, kind, obj_type, obj_id, created_at) "
+    "VALUES (:id, :entry_id, :account_id, :amount, :balance_after, :kind, :obj_type, :obj_id, :created_at)",
+    created_at=UTCDateTime())
 
 
 def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bool,
@@ -121,7 +116,7 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
     """Move money: one balanced entry. Raises InsufficientFunds, leaving nothing changed
     as far as the caller's transaction goes (the caller rolls back).
 
-    The entry returned is not attached to the session (it was written by a Core insert)."""
+    The entry returned is not attached to the session (it is written by a hot statement)."""
     if currency not in CURRENCIES:
         raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
     merged: dict[str, int] = defaultdict(int)
@@ -134,34 +129,28 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
         raise ValueError(f"unbalanced entry {kind} for {obj_id}: {dict(merged)}")
 
     s = uow.session
-    # Core statements do not autoflush: write what the caller added (a new wallet, the
-    # transfer row) first, as the ORM UPDATE used to, so the UPDATEs below see it.
-    s.flush()
-    conn = s.connection()
     now = utcnow()
     entry = JournalEntry(id=new_id("jrn"), kind=kind, obj_type=obj_type, obj_id=obj_id,
                          livemode=livemode, currency=currency, memo=memo[:500], created_at=now)
-    conn.execute(_INSERT_ENTRY, {"id": entry.id, "kind": kind, "obj_type": obj_type, "obj_id": obj_id,
-                                 "livemode": livemode, "currency": currency, "memo": entry.memo,
-                                 "created_at": now})
-    postings = []
+    uow.defer(_INSERT_ENTRY, {"id": entry.id, "kind": kind, "obj_type": obj_type, "obj_id": obj_id,
+                              "livemode": livemode, "currency": currency, "memo": entry.memo,
+                              "created_at": now})
     for account_id in sorted(merged):  # fixed lock order: no deadlocks between entries
         amount = merged[account_id]
-        row = conn.execute(_MOVE, {"b_id": account_id, "b_currency": currency,
-                                   "b_livemode": livemode, "b_amount": amount}).first()
-        if row is None:
+        rows = uow.run(_MOVE, {"id": account_id, "currency": currency, "livemode": livemode,
+                               "amount": amount})
+        if not rows:
             acct = s.get(Account, account_id)
             if acct is None or acct.currency != currency or acct.livemode != livemode:
                 raise ValueError(f"account {account_id} cannot take a {currency} entry in this mode")
             raise InsufficientFunds("insufficient funds", details={"wallet": account_id})
-        postings.append({"id": new_id("txn"), "entry_id": entry.id, "account_id": account_id,
-                         "amount": amount, "balance_after": row[0], "kind": kind,
-                         "obj_type": obj_type, "obj_id": obj_id, "created_at": now})
+        uow.defer(_INSERT_POSTING, {"id": new_id("txn"), "entry_id": entry.id, "account_id": account_id,
+                                    "amount": amount, "balance_after": rows[0][0], "kind": kind,
+                                    "obj_type": obj_type, "obj_id": obj_id, "created_at": now})
         # The balance changed under the ORM's feet: reload it if the session holds the wallet.
         held = s.identity_map.get(identity_key(Account, account_id))
         if held is not None:
             s.expire(held, ["balance"])
-    conn.execute(_INSERT_POSTINGS, postings)  # one executemany
     return entry
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, cast
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -30,16 +30,14 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Table,
     Text,
-    insert,
     select,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import Sealer
-from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
+from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.ids import new_id
 from core.jobs import enqueue_after_commit
 from core.phones import normalise_e164
@@ -128,9 +126,11 @@ def mask(body: str, sensitive: list[str] | None) -> str:
     return masked
 
 
-# Built once at import: an ORM add + flush of the message cost more CPU per notice than
-# the INSERT itself (docs/bench-transfers.md); a Core insert is compiled once.
-_QUEUE = insert(cast(Table, OutboundMessage.__table__))
+_QUEUE = Statement(
+    "INSERT INTO outbound_messages (id, to_phone, channel, body, sealed_body, status, attempts, "
+    "next_attempt_at, created_at) VALUES (:id, :to_phone, :channel, :body, :sealed_body, :status, "
+    ":attempts, :next_attempt_at, :created_at)", next_attempt_at=UTCDateTime(), created_at=UTCDateTime(),
+    sealed_body=LargeBinary())
 
 
 def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
@@ -151,10 +151,8 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
         "sealed_body": Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
         "status": "queued", "attempts": 0, "next_attempt_at": now + GRACE, "created_at": now,
     }
-    # The flush the ORM add used to end with: the caller's pending rows are written here still.
-    uow.session.flush()
-    uow.session.connection().execute(_QUEUE, row)
-    # Not attached to the session (the row was written by the Core insert); seq is unset.
+    uow.defer(_QUEUE, row)
+    # Not attached to the session (the row goes with the next statement); seq is unset.
     msg = OutboundMessage(**row)
     enqueue_after_commit(uow, rt.jobs, DELIVER_JOB, msg.id)
     return msg

@@ -16,11 +16,11 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Integer, String, delete, select
+from sqlalchemy import ForeignKey, Integer, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.crypto import keyed_hash, slow_hash, slow_verify
-from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
+from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Forbidden, InvalidInput, InvalidState, RateLimited, Refused
 from core.ids import new_id
 
@@ -178,15 +178,19 @@ def step_up(uow: UnitOfWork, rt, user_id: str, pin: str, *,
     return token, int(STEP_UP_TTL.total_seconds())
 
 
+_LIVE_STEP_UP = Statement(
+    "SELECT 1 FROM step_up_tokens WHERE token_hash = :token_hash AND user_id = :user_id "
+    "AND expires_at > :now", now=UTCDateTime())
+
+
 def check_step_up(uow: UnitOfWork, rt, user_id: str, token: str | None, *,
                   now: datetime | None = None) -> None:
     """Raise Forbidden (STEP_UP_REQUIRED) unless `token` is the user's unexpired step-up token."""
     now = now or utcnow()
-    if token and token.startswith(STEP_UP_PREFIX) and len(token) <= 200:
-        found = uow.session.scalar(select(StepUpToken).where(
-            StepUpToken.token_hash == _hash_step_up(rt.secret_key, token)))
-        if found is not None and found.user_id == user_id and found.expires_at > now:
-            return
+    if token and token.startswith(STEP_UP_PREFIX) and len(token) <= 200 and uow.run(
+            _LIVE_STEP_UP, {"token_hash": _hash_step_up(rt.secret_key, token), "user_id": user_id,
+                            "now": now}):
+        return
     raise Forbidden("confirm your PIN first: send the token from POST /v1/auth/step-up "
                     "as X-Step-Up-Token (it lasts 5 minutes)", code="STEP_UP_REQUIRED")
 

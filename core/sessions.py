@@ -21,7 +21,7 @@ from sqlalchemy import ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import derive_key, keyed_hash
-from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
+from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Unauthorized
 from core.ids import new_id
 
@@ -164,6 +164,10 @@ def decode_access_token(secret_key: str, token: str) -> tuple[str, str] | None:
     return sub, sid
 
 
+_LIVE_SESSION = Statement(
+    "SELECT 1 FROM user_sessions WHERE id = :id AND user_id = :user_id AND revoked_at IS NULL")
+
+
 def authenticate_access_token(uow: UnitOfWork, settings, token: str) -> tuple[str, str] | None:
     """(user_id, session_id) for a valid, unrevoked access token, else None.
 
@@ -173,8 +177,7 @@ def authenticate_access_token(uow: UnitOfWork, settings, token: str) -> tuple[st
     if found is None:
         return None
     user_id, session_id = found
-    session = uow.session.get(UserSession, session_id)
-    if session is None or session.revoked_at is not None or session.user_id != user_id:
+    if not uow.run(_LIVE_SESSION, {"id": session_id, "user_id": user_id}):
         return None
     return user_id, session_id
 

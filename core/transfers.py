@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import crypto, events, ledger, merchants, messaging, users, wallets
-from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, InvalidState, NotFound, Refused
 from core.ids import new_id, random_string
 from core.money import format_amount
@@ -61,6 +61,26 @@ class Transfer(Base):
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+_COLUMNS = ("id", "livemode", "sender_type", "sender_id", "sender_wallet_id", "to_phone_number",
+            "recipient_user_id", "amount", "currency", "note", "status", "claim_code_hash",
+            "claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")
+_INSERT = Statement(
+    f"INSERT INTO transfers ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})",
+    **{c: UTCDateTime() for c in ("claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")})
+# Who takes part in a transfer, in one read: the sender's wallet and how the recipient
+# will read the sender's name; the recipient (a user already, or not) and their wallet.
+_PARTIES = """SELECT
+ (SELECT id FROM accounts WHERE owner_type = :sender_type AND owner_id = :sender_id
+   AND currency = :currency AND livemode = :livemode),
+ {label},
+ r.id,
+ (SELECT id FROM accounts WHERE owner_type = 'user' AND owner_id = r.id
+   AND currency = :currency AND livemode = :livemode)
+FROM (SELECT 1 AS one) o LEFT JOIN users r ON r.phone_number = :to_phone"""
+_PARTIES_OF_USER = Statement(_PARTIES.format(label="(SELECT phone_number FROM users WHERE id = :sender_id)"))
+_PARTIES_OF_MERCHANT = Statement(_PARTIES.format(label="(SELECT name FROM merchants WHERE id = :sender_id)"))
 
 
 def snapshot(t: Transfer) -> dict:
@@ -112,27 +132,34 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
     if currency not in ledger.CURRENCIES:
         raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
-    recipient = users.find_by_phone(uow, to_phone)
-    if sender.kind == "user" and recipient is not None and recipient.id == sender.id:
+    parties = _PARTIES_OF_USER if sender.kind == "user" else _PARTIES_OF_MERCHANT
+    src_id, label, recipient_id, dst_id = uow.run(parties, {
+        "sender_type": sender.kind, "sender_id": sender.id, "currency": currency,
+        "livemode": sender.livemode, "to_phone": to_phone})[0]
+    if label is None:
+        raise NotFound(f"no such {sender.kind}")
+    if sender.kind == "user" and recipient_id == sender.id:
         raise InvalidInput("you cannot send money to yourself", field="to_phone_number")
-    src = wallets.wallet_for(uow, sender.kind, sender.id, currency, sender.livemode)
+    if src_id is None:  # a first transfer in this currency: the wallet is made now
+        src_id = wallets.wallet_for(uow, sender.kind, sender.id, currency, sender.livemode).id
     t = Transfer(id=new_id("tr"), livemode=sender.livemode, sender_type=sender.kind,
-                 sender_id=sender.id, sender_wallet_id=src.id, to_phone_number=to_phone,
-                 amount=amount, currency=currency, note=(note or None) and note[:200],
-                 created_at=now)
+                 sender_id=sender.id, sender_wallet_id=src_id, to_phone_number=to_phone,
+                 recipient_user_id=None, amount=amount, currency=currency,
+                 note=(note or None) and note[:200], claim_code_hash=None, claim_expires_at=None,
+                 auto_claim_at=None, created_at=now, succeeded_at=None)
     money = format_amount(amount, currency)
-    if recipient is not None:
-        dst = wallets.wallet_for(uow, wallets.USER, recipient.id, currency, sender.livemode)
-        t.recipient_user_id = recipient.id
+    if recipient_id is not None:
+        if dst_id is None:
+            dst_id = wallets.wallet_for(uow, wallets.USER, recipient_id, currency, sender.livemode).id
+        t.recipient_user_id = recipient_id
         t.status = "succeeded"
         t.succeeded_at = now
-        uow.session.add(t)
+        _insert(uow, t)
         ledger.post(uow, kind="transfer", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
-                    currency=currency, legs=[(src.id, -amount), (dst.id, amount)])
+                    currency=currency, legs=[(src_id, -amount), (dst_id, amount)])
         _event(uow, "transfer.created", t)
         _event(uow, "transfer.succeeded", t)
-        _notify(uow, rt, recipient.phone_number,
-                f"You received {money} from {sender_label(uow, t)}. Ref {t.id}")
+        _notify(uow, rt, to_phone, f"You received {money} from {label}. Ref {t.id}")
         return t
 
     code = random_string(CLAIM_CODE_LENGTH, CLAIM_ALPHABET)
@@ -142,18 +169,24 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     t.claim_expires_at = now + timedelta(hours=rt.settings.claim_window_hours)
     if not sender.livemode:
         t.auto_claim_at = now + TEST_AUTO_CLAIM_AFTER
-    uow.session.add(t)
+    _insert(uow, t)
     ledger.post(uow, kind="transfer_hold", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
-                currency=currency, legs=[(src.id, -amount), (held.id, amount)])
+                currency=currency, legs=[(src_id, -amount), (held.id, amount)])
     _event(uow, "transfer.created", t)
     days = max(1, rt.settings.claim_window_hours // 24)
     _notify(uow, rt, to_phone,
-            f"{sender_label(uow, t)} sent you {money} on Soxara. "
+            f"{label} sent you {money} on Soxara. "
             f"Claim it within {days} day{'s' if days != 1 else ''}: {claim_link(rt, code)} "
             f"(or send: CLAIM {code}). Ref {t.id}",
             # The code is a bearer secret for the money: the transcript keeps it masked.
             sensitive=[code])
     return t
+
+
+def _insert(uow: UnitOfWork, t: Transfer) -> None:
+    """Write a new transfer with the statements that follow it. `t` stays out of the
+    session: later changes to it go through `_locked`, which loads the row."""
+    uow.defer(_INSERT, {c: getattr(t, c) for c in _COLUMNS})
 
 
 def _locked(uow: UnitOfWork, transfer_id: str) -> Transfer | None:

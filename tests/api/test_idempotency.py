@@ -47,28 +47,58 @@ def test_keys_are_scoped_per_merchant(api, runtime, client):
     assert a.status_code == b.status_code == 201 and "Idempotent-Replayed" not in b.headers
 
 
-def test_in_progress_and_expiry(runtime):
+def test_claim_replay_conflict_and_expiry(runtime):
     from core.db import utcnow
-    from core.idempotency import ABANDONED_AFTER, LIFETIME
+    from core.idempotency import LIFETIME
 
     store = runtime.idempotency
-    first = store.claim("s", "k", "fp")
-    assert first.outcome == "run"
-    assert store.claim("s", "k", "fp").outcome == "in_progress"
-    assert store.claim("s", "k", "other").outcome == "conflict"
-    # A claim abandoned by a dead process can be taken over, and the dead one can't commit.
-    later = utcnow() + ABANDONED_AFTER + timedelta(seconds=1)
-    takeover = store.claim("s", "k", "fp", now=later)
-    assert takeover.outcome == "run" and takeover.attempt != first.attempt
-    with runtime.uow() as uow, pytest.raises(RuntimeError):
-        store.complete(uow, first, 200, b"{}")
     with runtime.uow() as uow:
-        store.complete(uow, takeover, 201, b'{"ok":1}')
+        first = store.claim(uow, "s", "k", "fp")
+        assert first.outcome == "run"
+        store.complete(uow, first, 201, b'{"ok":1}')
         uow.commit()
-    replay = store.claim("s", "k", "fp")
-    assert (replay.outcome, replay.status, replay.body) == ("replay", 201, b'{"ok":1}')
-    # After 24 hours the key is free again.
-    assert store.claim("s", "k", "other", now=utcnow() + LIFETIME + timedelta(seconds=1)).outcome == "run"
+    with runtime.uow() as uow:
+        replay = store.claim(uow, "s", "k", "fp")
+        assert (replay.outcome, replay.status, replay.body) == ("replay", 201, b'{"ok":1}')
+        assert store.claim(uow, "s", "k", "other").outcome == "conflict"
+    # After 24 hours the key is free again, for any body.
+    with runtime.uow() as uow:
+        again = store.claim(uow, "s", "k", "other", now=utcnow() + LIFETIME + timedelta(seconds=1))
+        assert again.outcome == "run"
+        store.complete(uow, again, 200, b"{}")
+        uow.commit()
+    assert store.recall("s", "k", "other").status == 200
+
+
+def test_a_copy_that_ran_beside_the_first_cannot_commit(runtime):
+    """A copy that read the key free before the first committed (and, on PostgreSQL,
+    took the lock after): it may run, but its outcome cannot commit beside the first's."""
+    from sqlalchemy.exc import IntegrityError
+
+    store = runtime.idempotency
+    with runtime.uow() as a, runtime.uow() as c:
+        ca = store.claim(a, "s", "k", "fp")
+        cc = store.claim(c, "s", "k-read-free", "fp")
+        cc.key = "k"  # what it read: nothing stored yet
+        store.complete(a, ca, 201, b"first")
+        a.commit()
+        with pytest.raises(IntegrityError):
+            store.complete(c, cc, 201, b"second")  # SQLite writes now, PostgreSQL at commit
+            c.commit()
+    assert store.recall("s", "k", "fp").body == b"first"
+
+
+@pytest.mark.postgres
+def test_a_running_copy_is_in_progress_until_it_commits(pg_runtime):
+    store = pg_runtime.idempotency
+    with pg_runtime.uow() as a, pg_runtime.uow() as b:
+        ca = store.claim(a, "s", "k", "fp")
+        assert ca.outcome == "run"
+        assert store.claim(b, "s", "k", "fp").outcome == "in_progress"
+        store.complete(a, ca, 201, b"first")
+        a.commit()
+    with pg_runtime.uow() as b:
+        assert store.claim(b, "s", "k", "fp").body == b"first"
 
 
 @pytest.mark.postgres
