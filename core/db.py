@@ -127,12 +127,15 @@ class Statement:
 
     _names = itertools.count(1)
 
-    def __init__(self, sql: str, **types):
+    def __init__(self, sql: str, *, lock: str = "", **types: Any):
+        """`lock`: a row-locking clause (FOR UPDATE…) for PostgreSQL; SQLite's
+        transaction already holds its only write lock."""
         self.sql = " ".join(sql.split())
         self.name = f"soxara_{next(self._names)}"
         params = list(dict.fromkeys(_BIND.findall(self.sql)))
         numbered = {p: f"${i}" for i, p in enumerate(params, 1)}
-        self.pg_prepare = f"PREPARE {self.name} AS " + _BIND.sub(lambda m: numbered[m.group(1)], self.sql)
+        self.pg_prepare = f"PREPARE {self.name} AS " + _BIND.sub(lambda m: numbered[m.group(1)], self.sql) + (
+            f" {lock}" if lock else "")
         self.pg_execute = f"EXECUTE {self.name}" + (
             "(" + ", ".join(f"%({p})s" for p in params) + ")" if params else "")
         self.text = text(self.sql).bindparams(*(bindparam(k, type_=t) for k, t in types.items()))

@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast  # noqa: F401
+from typing import Any
 
 from sqlalchemy import (
     Integer,
@@ -53,7 +53,7 @@ class IdempotencyRecord(Base):
 
 
 _COLUMNS = "scope, key, fingerprint, attempt, status, response_status, response_sealed, created_at, expires_at"
-_TYPES = {"created_at": UTCDateTime(), "expires_at": UTCDateTime()}
+_TYPES: dict[str, Any] = {"created_at": UTCDateTime(), "expires_at": UTCDateTime()}
 # The key's lock and its record in one read. The lock id is 64 bits of a hash of the
 # scope and key: two keys sharing one only means one waits for the other's answer.
 _LOOKUP_LOCKED = Statement(

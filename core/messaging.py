@@ -158,6 +158,27 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
     return msg
 
 
+# A phone's pending messages, oldest first, locked (deliver_pending); `waiting`: still in
+# the backoff of a failed try.
+_PENDING = Statement(
+    "SELECT seq, to_phone, body, sealed_body, attempts, next_attempt_at > :now AS waiting "
+    "FROM outbound_messages WHERE to_phone = :to_phone AND next_attempt_at IS NOT NULL "
+    "AND seq <= :up_to ORDER BY seq", lock="FOR UPDATE", now=UTCDateTime())
+_SETTLE = Statement(
+    "UPDATE outbound_messages SET attempts = :attempts, status = :status, sent_at = :sent_at, "
+    "provider_sid = :provider_sid, error = :error, next_attempt_at = :next_attempt_at, "
+    "sealed_body = :sealed_body WHERE seq = :seq",
+    sent_at=UTCDateTime(), next_attempt_at=UTCDateTime(), sealed_body=LargeBinary())
+_TO_DELIVER = Statement(
+    "SELECT to_phone, seq FROM outbound_messages WHERE id = :id AND next_attempt_at IS NOT NULL")
+
+
+def to_deliver(uow: UnitOfWork, message_id: str) -> tuple[str, int] | None:
+    """(phone, seq) of a message still to be delivered; None once it was (or never was)."""
+    rows = uow.run(_TO_DELIVER, {"id": message_id})
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
 def get(uow: UnitOfWork, message_id: str) -> OutboundMessage | None:
     return uow.session.scalar(select(OutboundMessage).where(OutboundMessage.id == message_id))
 
@@ -189,42 +210,45 @@ def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTranspor
         ) is None:
             return 0
     # Locks are taken in `seq` order by everyone, so waiting here cannot deadlock.
-    rows = s.scalars(pending.with_for_update().execution_options(populate_existing=True)).all()
+    rows = uow.run(_PENDING, {"to_phone": to_phone, "up_to": up_to_seq if up_to_seq is not None else 2**62,
+                              "now": now})
     sealer = Sealer(secret_key)
     sent = 0
-    for m in rows:
-        if m.attempts > 0 and m.next_attempt_at is not None and m.next_attempt_at > now:
+    for seq, to, body, sealed, attempts, waiting in rows:
+        sealed = bytes(sealed) if sealed is not None else None
+        if attempts > 0 and waiting:
             break
-        text = m.body
-        if m.sealed_body is not None:
-            opened = sealer.open(m.sealed_body)
+        outcome = {"seq": seq, "attempts": attempts + 1, "status": "sent", "sent_at": now, "provider_sid": None,
+                   "error": None, "next_attempt_at": None, "sealed_body": sealed}
+        text = body
+        if sealed is not None:
+            opened = sealer.open(sealed)
             if opened is None:
                 # Sealed under another SOXARA_SECRET_KEY: the real text is gone for good.
-                _give_up(m, "the sealed text cannot be opened (secret key changed)")
+                uow.defer(_SETTLE, _given_up(outcome, attempts, "the sealed text cannot be opened (secret key changed)"))
                 continue
             text = opened.decode()
-        m.attempts += 1
         try:
-            sid = transport.send(m.to_phone, text)
+            sid = transport.send(to, text)
         except TransportError as e:
-            m.status = "failed"
-            m.error = str(e)[:300]
-            if e.permanent or m.attempts >= MAX_ATTEMPTS:
-                _give_up(m, m.error)
+            error = str(e)[:300]
+            if e.permanent or attempts + 1 >= MAX_ATTEMPTS:
+                uow.defer(_SETTLE, _given_up(outcome, attempts + 1, error))
                 continue
-            m.next_attempt_at = now + BACKOFF[m.attempts - 1]
+            uow.defer(_SETTLE, {**outcome, "status": "failed", "sent_at": None, "error": error,
+                                "next_attempt_at": now + BACKOFF[attempts]})
             break
-        m.status, m.sent_at, m.provider_sid, m.error = "sent", now, sid[:64], None
-        m.next_attempt_at = None
+        outcome["provider_sid"] = sid[:64]
         if not transport.keeps_delivered_copy:
-            m.sealed_body = None
+            outcome["sealed_body"] = None
+        uow.defer(_SETTLE, outcome)
         sent += 1
-    s.flush()
     return sent
 
 
-def _give_up(m: OutboundMessage, error: str) -> None:
-    m.status, m.error, m.next_attempt_at, m.sealed_body = "failed", error[:300], None, None
+def _given_up(outcome: dict, attempts: int, error: str) -> dict:
+    return {**outcome, "attempts": attempts, "status": "failed", "sent_at": None, "error": error[:300],
+            "next_attempt_at": None, "sealed_body": None}
 
 
 def phones_due(uow: UnitOfWork, now: datetime, limit: int = 100) -> list[str]:

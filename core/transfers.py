@@ -12,6 +12,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,9 +67,9 @@ class Transfer(Base):
 _COLUMNS = ("id", "livemode", "sender_type", "sender_id", "sender_wallet_id", "to_phone_number",
             "recipient_user_id", "amount", "currency", "note", "status", "claim_code_hash",
             "claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")
+_TIMES: dict[str, Any] = {c: UTCDateTime() for c in ("claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")}
 _INSERT = Statement(
-    f"INSERT INTO transfers ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})",
-    **{c: UTCDateTime() for c in ("claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")})
+    f"INSERT INTO transfers ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})", **_TIMES)
 # Who takes part in a transfer, in one read: the sender's wallet and how the recipient
 # will read the sender's name; the recipient (a user already, or not) and their wallet.
 _PARTIES = """SELECT

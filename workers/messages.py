@@ -35,11 +35,11 @@ def deliver(message_id: str, runtime=None) -> int:
     """
     rt = runtime_for(runtime)
     with rt.uow() as uow:
-        msg = messaging.get(uow, message_id)
-        if msg is None or msg.next_attempt_at is None:
+        due = messaging.to_deliver(uow, message_id)
+        if due is None:
             return 0
-        sent = messaging.deliver_pending(uow, rt.secret_key, transport_for(rt), msg.to_phone,
-                                         up_to_seq=msg.seq)
+        phone, seq = due
+        sent = messaging.deliver_pending(uow, rt.secret_key, transport_for(rt), phone, up_to_seq=seq)
         uow.commit()
     return sent
 
