@@ -211,6 +211,7 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], None]] = []
         bind = session_factory.kw.get("bind")
         self._postgres = bind is not None and bind.dialect.name == "postgresql"
+        self._conn: Connection | None = None
 
     @property
     def session(self) -> Session:
@@ -230,9 +231,8 @@ class UnitOfWork:
 
     def run(self, stmt: Statement, params: dict[str, Any] | None = None) -> list[Any]:
         """Run `stmt` now (after any writes deferred before it) and return its rows."""
-        s = self.session
-        s.flush()  # the ORM's pending rows first, as its autoflush would
-        conn = s.connection()
+        self.session.flush()  # the ORM's pending rows first, as its autoflush would
+        conn = self._connection()
         if self._postgres:
             return _pg_send(conn, (stmt, params or {}))
         result = conn.execute(stmt.text, params or {})
@@ -244,13 +244,20 @@ class UnitOfWork:
         For writes whose outcome nothing reads back: on PostgreSQL they share the round
         trip of what follows them. A write that fails raises there, not here.
         """
-        s = self.session
-        s.flush()  # keep program order: the ORM's pending rows go before this one
-        conn = s.connection()
+        self.session.flush()  # keep program order: the ORM's pending rows go before this one
+        conn = self._connection()
         if self._postgres:
             conn.connection.info.setdefault(_DEFERRED, []).append((stmt, params))
         else:
             conn.execute(stmt.text, params)
+
+    def _connection(self) -> Connection:
+        """The session's connection in this transaction (asking the session each time
+        costs more than a hot statement's own work)."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self.session.connection()
+        return conn
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)

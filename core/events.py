@@ -61,11 +61,13 @@ def iso(t: datetime | None) -> str | None:
 
 
 def record(uow: UnitOfWork, type_: str, *, object_type: str, object_id: str, snapshot: dict,
-           livemode: bool, merchant_id: str | None = None) -> Event:
+           livemode: bool, merchant_id: str | None = None) -> str:
+    """Record the event (written with the next statement the transaction sends); its id."""
     if type_ not in TYPES:
         raise ValueError(f"unknown event type {type_}")
-    row = {"id": new_id("evt"), "type": type_, "livemode": livemode, "merchant_id": merchant_id,
+    event_id = new_id("evt")
+    row = {"id": event_id, "type": type_, "livemode": livemode, "merchant_id": merchant_id,
            "object_type": object_type, "object_id": object_id,
            "data": json.dumps(snapshot, separators=(",", ":"), default=str), "created_at": utcnow()}
     uow.defer(_INSERT, row)
-    return Event(**row)  # not attached to the session: the row goes with the next statement
+    return event_id

@@ -164,23 +164,28 @@ _PENDING = Statement(
     "SELECT seq, to_phone, body, sealed_body, attempts, next_attempt_at > :now AS waiting "
     "FROM outbound_messages WHERE to_phone = :to_phone AND next_attempt_at IS NOT NULL "
     "AND seq <= :up_to ORDER BY seq", lock="FOR UPDATE", now=UTCDateTime())
+# The same, up to one message, found by its id: a delivery job's whole read.
+_PENDING_UP_TO = Statement(
+    "SELECT m.seq, m.to_phone, m.body, m.sealed_body, m.attempts, m.next_attempt_at > :now AS waiting "
+    "FROM outbound_messages m JOIN outbound_messages last ON last.id = :message_id "
+    "AND m.to_phone = last.to_phone AND m.seq <= last.seq AND last.next_attempt_at IS NOT NULL "
+    "WHERE m.next_attempt_at IS NOT NULL ORDER BY m.seq", lock="FOR UPDATE OF m", now=UTCDateTime())
 _SETTLE = Statement(
     "UPDATE outbound_messages SET attempts = :attempts, status = :status, sent_at = :sent_at, "
     "provider_sid = :provider_sid, error = :error, next_attempt_at = :next_attempt_at, "
     "sealed_body = :sealed_body WHERE seq = :seq",
     sent_at=UTCDateTime(), next_attempt_at=UTCDateTime(), sealed_body=LargeBinary())
-_TO_DELIVER = Statement(
-    "SELECT to_phone, seq FROM outbound_messages WHERE id = :id AND next_attempt_at IS NOT NULL")
-
-
-def to_deliver(uow: UnitOfWork, message_id: str) -> tuple[str, int] | None:
-    """(phone, seq) of a message still to be delivered; None once it was (or never was)."""
-    rows = uow.run(_TO_DELIVER, {"id": message_id})
-    return (rows[0][0], rows[0][1]) if rows else None
-
-
 def get(uow: UnitOfWork, message_id: str) -> OutboundMessage | None:
     return uow.session.scalar(select(OutboundMessage).where(OutboundMessage.id == message_id))
+
+
+def deliver_up_to(uow: UnitOfWork, secret_key: str, transport: MessageTransport, message_id: str,
+                  *, now: datetime | None = None) -> int:
+    """Send the message `message_id` and its phone's older pending ones, oldest first; the
+    count sent (0 when it was sent already). See `deliver_pending`."""
+    now = now or utcnow()
+    return _send_rows(uow, secret_key, transport, uow.run(_PENDING_UP_TO, {"message_id": message_id, "now": now}),
+                      now)
 
 
 def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTransport, to_phone: str,
@@ -212,6 +217,10 @@ def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTranspor
     # Locks are taken in `seq` order by everyone, so waiting here cannot deadlock.
     rows = uow.run(_PENDING, {"to_phone": to_phone, "up_to": up_to_seq if up_to_seq is not None else 2**62,
                               "now": now})
+    return _send_rows(uow, secret_key, transport, rows, now)
+
+
+def _send_rows(uow: UnitOfWork, secret_key: str, transport: MessageTransport, rows: list, now: datetime) -> int:
     sealer = Sealer(secret_key)
     sent = 0
     for seq, to, body, sealed, attempts, waiting in rows:

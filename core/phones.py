@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 from core.errors import InvalidInput
@@ -21,8 +23,12 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
     return num
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise_e164(text: str) -> str:
-    """A strict E.164 string (`+231881158457`), as the API takes them."""
+    """A strict E.164 string (`+231881158457`), as the API takes them.
+
+    Cached: parsing with phonenumbers costs more than the rest of a request's checks,
+    and the same few numbers come again and again (an invalid one raises, uncached)."""
     text = (text or "").strip()
     if not text.startswith("+"):
         raise InvalidInput("phone numbers must be in E.164 form, such as +231881158457",

@@ -35,11 +35,7 @@ def deliver(message_id: str, runtime=None) -> int:
     """
     rt = runtime_for(runtime)
     with rt.uow() as uow:
-        due = messaging.to_deliver(uow, message_id)
-        if due is None:
-            return 0
-        phone, seq = due
-        sent = messaging.deliver_pending(uow, rt.secret_key, transport_for(rt), phone, up_to_seq=seq)
+        sent = messaging.deliver_up_to(uow, rt.secret_key, transport_for(rt), message_id)
         uow.commit()
     return sent
 
