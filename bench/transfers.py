@@ -17,7 +17,7 @@
    lock, the no-overdraft check and the new balance in one statement), the two postings
    with `balance_after`; COMMIT. What core.ledger.post does, without the API around it;
 5. a second baseline, to split the gap: raw SQL that sends PostgreSQL exactly what one
-   API transfer sends it (24 round trips in three transactions, two commits; see
+   API transfer sends it (its prepared statements, 11 round trips, one commit; see
    `_ReplicaClient`), without the Python around it;
 6. the API and the minimal raw SQL again with every transfer from one single sender
    (the hot wallet: all of them queue on one row lock);
@@ -215,59 +215,85 @@ class _RawClient:
 
 
 class _ReplicaClient(_RawClient):
-    """What one API transfer sends to PostgreSQL, statement for statement, as raw SQL.
+    """What one API transfer sends to PostgreSQL, round trip for round trip, without the
+    Python around it: the very prepared statements core defines (core/db.py `Statement`),
+    PREPAREd once on this connection, with the same values and in the same batches.
 
-    As a SQL log of `POST /v1/transfers` shows (docs/bench-transfers.md): three pool
-    checkouts, each pinged (`SELECT 1`, pool_pre_ping); authentication (session and
-    step-up token) in a transaction of its own, rolled back; the idempotency claim in
-    another, committed; then the operation: recipient, both wallets, entry, transfer,
-    both balances, postings, two events, the sender (for the notice), the notice, the
-    idempotency outcome; COMMIT. 24 round trips, 2 commits, against the minimal transfer's 7 and 1.
-    The rows are the API's too, so the ledger check covers them. What the API takes
-    beyond this is Python, not the database.
+    As PostgreSQL's own log of `POST /v1/transfers` shows (docs/bench-transfers.md): the
+    pool's `SELECT 1`; BEGIN; the session; the step-up token; the idempotency key's lock
+    and record; the transfer's parties; [the transfer, the journal entry, the first
+    balance]; the second balance; [two postings, two events, the notice, the stored
+    outcome]; COMMIT. 11 round trips, one commit. (The notice's delivery job, 5 more round
+    trips and a commit of its own, is not replicated.)
     """
 
-    def _ping(self, cur) -> None:
-        self.conn.autocommit = True
-        cur.execute("SELECT 1")
-        self.conn.autocommit = False
+    def __init__(self, load: Transfers):
+        super().__init__(load)
+        from core import events, idempotency, ledger, messaging, pins, sessions, transfers
+
+        self.statements = {
+            "session": sessions._LIVE_SESSION, "step_up": pins._LIVE_STEP_UP,
+            "claim": idempotency._LOOKUP_LOCKED, "store": idempotency._STORE,
+            "parties": transfers._PARTIES_OF_USER, "transfer": transfers._INSERT,
+            "entry": ledger._INSERT_ENTRY, "move": ledger._MOVE, "posting": ledger._INSERT_POSTING,
+            "event": events._INSERT, "notice": messaging._QUEUE,
+        }
+        with self.conn.cursor() as cur:
+            for stmt in self.statements.values():
+                cur.execute(stmt.pg_prepare)
+        self.conn.commit()
+
+    def _sql(self, cur, name: str, **params) -> bytes:
+        return cur.mogrify(self.statements[name].pg_execute, params)
+
+    def _run(self, cur, *parts: bytes):
+        cur.execute(b";".join(parts))
+        return cur.fetchall() if cur.description is not None else []
 
     def transaction(self, cur, src: Person, dst: Person, amount: int) -> bool:
         from core.db import utcnow
-        from core.ids import new_id, random_string
+        from core.ids import new_id
 
         now = utcnow()
-        self._ping(cur)
-        cur.execute("SELECT id, user_id, created_at, last_used_at, revoked_at FROM user_sessions WHERE id = %s",
-                    (src.session_id,))
-        cur.execute("SELECT id, user_id, expires_at FROM step_up_tokens WHERE token_hash = %s", (src.step_up_hash,))
-        self.conn.rollback()
-        self._ping(cur)
-        cur.execute("INSERT INTO idempotency_keys (scope, key, fingerprint, attempt, status, created_at, "
-                    "expires_at) VALUES (%s, %s, %s, %s, 'running', %s, %s) RETURNING id",
-                    ("usr:" + src.user_id, uuid.uuid4().hex, uuid.uuid4().hex * 2, random_string(32),
-                     now, now + timedelta(hours=24)))
-        idem = cur.fetchone()[0]
-        self.conn.commit()
-        self._ping(cur)
-        cur.execute("SELECT id, phone_number FROM users WHERE phone_number = %s", (dst.phone,))
-        for owner in (src, dst):
-            cur.execute("SELECT id, balance FROM accounts WHERE owner_type = 'user' AND owner_id = %s "
-                        "AND currency = 'USD' AND livemode = false", (owner.user_id,))
-        tid, now = self.move(cur, src, dst, amount)
-        if tid is None:
+        sql = lambda name, **params: self._sql(cur, name, **params)  # noqa: E731
+        self.conn.autocommit = True
+        cur.execute("SELECT 1")  # pool_pre_ping
+        self.conn.autocommit = False
+        self._run(cur, sql("session", id=src.session_id, user_id=src.user_id))  # psycopg2 sends BEGIN first
+        self._run(cur, sql("step_up", token_hash=src.step_up_hash, user_id=src.user_id, now=now))
+        scope, key = "usr:" + src.user_id, uuid.uuid4().hex
+        self._run(cur, sql("claim", now=now, lock=random.getrandbits(63), scope=scope, key=key))
+        src_wallet, _, _, dst_wallet = self._run(cur, sql(
+            "parties", sender_type="user", sender_id=src.user_id, currency="USD", livemode=False,
+            to_phone=dst.phone))[0]
+        tid, jid = new_id("tr"), new_id("jrn")
+        transfer = dict(id=tid, livemode=False, sender_type="user", sender_id=src.user_id,
+                        sender_wallet_id=src_wallet, to_phone_number=dst.phone, recipient_user_id=dst.user_id,
+                        amount=amount, currency="USD", note=None, status="succeeded", claim_code_hash=None,
+                        claim_expires_at=None, auto_claim_at=None, created_at=now, succeeded_at=now)
+        common = dict(kind="transfer", obj_type="transfer", obj_id=tid, created_at=now)
+        legs = sorted([(src_wallet, -amount), (dst_wallet, amount)])
+        moved = self._run(cur, sql("transfer", **transfer),
+                          sql("entry", id=jid, livemode=False, currency="USD", memo="", **common),
+                          sql("move", amount=legs[0][1], id=legs[0][0], currency="USD", livemode=False))
+        moved2 = self._run(cur, sql("move", amount=legs[1][1], id=legs[1][0], currency="USD", livemode=False))
+        if not moved or not moved2:
             return False
         snapshot = json.dumps({"id": tid, "object": "transfer", "amount": amount, "pad": "x" * 300})
-        cur.execute("INSERT INTO events (id, type, livemode, object_type, object_id, data, created_at) "
-                    "VALUES (%s, 'transfer.created', false, 'transfer', %s, %s, %s), "
-                    "(%s, 'transfer.succeeded', false, 'transfer', %s, %s, %s)",
-                    (new_id("evt"), tid, snapshot, now, new_id("evt"), tid, snapshot, now))
-        cur.execute("SELECT id, phone_number FROM users WHERE id = %s", (src.user_id,))
-        cur.execute("INSERT INTO outbound_messages (id, to_phone, channel, body, status, attempts, "
-                    "next_attempt_at, created_at) VALUES (%s, %s, 'bench', %s, 'sent', 0, NULL, %s)",
-                    (new_id("msg"), dst.phone, f"You received ${amount / 100:.2f} from {src.phone}. Ref {tid}", now))
-        cur.execute("UPDATE idempotency_keys SET status = 'done', response_status = 201, "
-                    "response_sealed = %s WHERE id = %s", (os.urandom(600), idem))
+        event = dict(livemode=False, merchant_id=None, object_type="transfer", object_id=tid, data=snapshot,
+                     created_at=now)
+        self._run(cur,
+                  sql("posting", id=new_id("txn"), entry_id=jid, account_id=legs[0][0], amount=legs[0][1],
+                      balance_after=moved[0][0], **common),
+                  sql("posting", id=new_id("txn"), entry_id=jid, account_id=legs[1][0], amount=legs[1][1],
+                      balance_after=moved2[0][0], **common),
+                  sql("event", id=new_id("evt"), type="transfer.created", **event),
+                  sql("event", id=new_id("evt"), type="transfer.succeeded", **event),
+                  sql("notice", id=new_id("msg"), to_phone=dst.phone, channel="bench",
+                      body=f"You received ${amount / 100:.2f} from {src.phone}. Ref {tid}", sealed_body=None,
+                      status="sent", attempts=0, next_attempt_at=None, created_at=now),
+                  sql("store", scope=scope, key=key, fingerprint=uuid.uuid4().hex * 2, response_status=201,
+                      response_sealed=os.urandom(600), created_at=now, expires_at=now + timedelta(hours=24)))
         return True
 
 
@@ -328,7 +354,7 @@ def main(argv=None) -> int:
             cpu_before = server.cpu_seconds()
             raw, replica, api, raw_hot, api_hot = run_interleaved([
                 Transfers("raw SQL (psycopg2)", "raw", url, people),
-                Transfers("raw SQL, the API's 24 statements", "replica", url, people),
+                Transfers("raw SQL, the API's statements", "replica", url, people),
                 Transfers("POST /v1/transfers", "api", server.port, people),
                 Transfers("raw SQL, one hot sender", "raw", url, people, hot=True),
                 Transfers("POST /v1/transfers, one hot sender", "api", server.port, people, hot=True),
