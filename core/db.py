@@ -196,6 +196,13 @@ def _install_deferred_writes(engine: Engine) -> None:
     for name in ("rollback", "rollback_savepoint"):
         event.listen(engine, name, drop)
 
+    @event.listens_for(engine.pool, "checkin")
+    def _checkin(_dbapi_conn, record):
+        # Never carried into another transaction: a connection goes back to the pool
+        # after a commit or a rollback, both of which empty the queue; this is the belt.
+        if record is not None and record.info.get(_DEFERRED):
+            record.info[_DEFERRED] = []
+
 
 class UnitOfWork:
     """A transaction around one business operation.
@@ -212,6 +219,7 @@ class UnitOfWork:
         bind = session_factory.kw.get("bind")
         self._postgres = bind is not None and bind.dialect.name == "postgresql"
         self._conn: Connection | None = None
+        self._nested: object | None = None
 
     @property
     def session(self) -> Session:
@@ -253,10 +261,12 @@ class UnitOfWork:
 
     def _connection(self) -> Connection:
         """The session's connection in this transaction (asking the session each time
-        costs more than a hot statement's own work)."""
-        conn = self._conn
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._conn = self.session.connection()
+        costs more than a hot statement's own work). Asked again inside a new savepoint:
+        the session emits SAVEPOINT only when its connection is asked for."""
+        conn, nested = self._conn, self.session.get_nested_transaction()
+        if conn is None or conn.closed or conn.invalidated or nested is not self._nested:
+            conn, self._nested = self.session.connection(), nested
+            self._conn = conn
         return conn
 
     def after_commit(self, fn: Callable[[], None]) -> None:

@@ -1,0 +1,96 @@
+"""Hot statements (core/db.py): deferred writes keep program order, roll back with their
+transaction or savepoint, never leak into the next transaction, and fail loudly. On
+SQLite each runs at once; on PostgreSQL (SOXARA_TEST_BACKEND=postgres) they are batched."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core.db import Statement, UTCDateTime, utcnow
+from core.events import Event
+
+_EVENT = Statement(
+    "INSERT INTO events (id, type, livemode, merchant_id, object_type, object_id, data, created_at) "
+    "VALUES (:id, 'transfer.created', FALSE, NULL, 'transfer', :object_id, '{}', :created_at)",
+    created_at=UTCDateTime())
+_COUNT = Statement("SELECT count(*) FROM events WHERE object_id = :object_id")
+
+
+def _write(uow, event_id: str, object_id: str = "tr_hot") -> None:
+    uow.defer(_EVENT, {"id": event_id, "object_id": object_id, "created_at": utcnow()})
+
+
+def _count(runtime, object_id: str = "tr_hot") -> int:
+    with runtime.uow() as uow:
+        return uow.run(_COUNT, {"object_id": object_id})[0][0]
+
+
+def test_deferred_writes_are_seen_by_later_reads_hot_or_orm(runtime):
+    with runtime.uow() as uow:
+        _write(uow, "evt_1")
+        assert uow.run(_COUNT, {"object_id": "tr_hot"})[0][0] == 1
+        _write(uow, "evt_2")
+        assert uow.session.scalar(select(func.count()).select_from(Event)
+                                  .where(Event.object_id == "tr_hot")) == 2
+        uow.commit()
+    assert _count(runtime) == 2
+
+
+def test_a_rollback_drops_them_and_the_next_transaction_does_not_carry_them(runtime):
+    with runtime.uow() as uow:
+        _write(uow, "evt_1")
+    with runtime.uow() as uow:  # the same pooled connection, most likely
+        _write(uow, "evt_2", "tr_other")
+        uow.commit()
+    assert _count(runtime) == 0 and _count(runtime, "tr_other") == 1
+
+
+def test_a_savepoint_keeps_what_came_before_it_and_drops_what_it_rolled_back(runtime):
+    with runtime.uow() as uow:
+        _write(uow, "evt_before")
+        with pytest.raises(RuntimeError), uow.savepoint():
+            _write(uow, "evt_inside")
+            raise RuntimeError("refused")
+        _write(uow, "evt_after")
+        uow.commit()
+    with runtime.uow() as uow:
+        ids = set(uow.session.scalars(select(Event.id).where(Event.object_id == "tr_hot")))
+    assert ids == {"evt_before", "evt_after"}
+
+
+def test_a_failing_deferred_write_fails_the_commit_and_writes_nothing(runtime):
+    with runtime.uow() as uow:
+        _write(uow, "evt_dup")
+        uow.commit()
+    with runtime.uow() as uow:
+        with pytest.raises(IntegrityError):
+            _write(uow, "evt_new")
+            _write(uow, "evt_dup")  # SQLite raises here, PostgreSQL at the commit
+            uow.commit()
+    assert _count(runtime) == 1
+
+
+def test_a_refused_transfer_in_a_savepoint_leaves_no_trace(runtime):
+    """The bot sends inside a savepoint: a refusal must take the transfer row, its entry
+    and its notice with it, while the rest of the transaction still commits."""
+    from core import sandbox, transfers
+    from core.errors import InsufficientFunds
+    from core.messaging import OutboundMessage
+
+    with runtime.uow() as uow:
+        alice, _ = sandbox.make_buyer(uow, "+231886000001", amount=500)
+        uow.commit()
+    with runtime.uow() as uow:
+        with pytest.raises(InsufficientFunds), uow.savepoint():
+            transfers.send(uow, runtime, sender=transfers.Party("user", alice.id, False), amount=501,
+                           currency="USD", to_phone="+231886000002")
+        _write(uow, "evt_kept")
+        uow.commit()
+    with runtime.uow() as uow:
+        s = uow.session
+        assert s.scalar(select(func.count()).select_from(transfers.Transfer)) == 0
+        assert s.scalar(select(func.count()).select_from(OutboundMessage)
+                        .where(OutboundMessage.to_phone == "+231886000002")) == 0
+    assert _count(runtime) == 1
