@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, current_app, request
 from marshmallow import RAISE, Schema, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from api import auth as auth_mod
 from api.envelope import error_body, respond, success_body
@@ -242,18 +241,8 @@ def _serve(spec: EndpointSpec, handler, path: dict):
         try:
             result = handler(ctx, loaded_body) if spec.body is not None else handler(ctx)
             body_bytes = success_body(_dump(spec, result))
-            rt.idempotency.complete(uow, claim, spec.status, body_bytes)
-            uow.commit()
-            return respond(spec.status, body_bytes)
-        except IntegrityError:
-            uow.rollback()
-            # A copy of this request that read before ours committed got past the key's
-            # lock; the record's unique index stopped whichever committed second. Answer
-            # with the stored outcome; any other integrity error goes on as the bug it is.
-            stored = rt.idempotency.recall(scope, idem_key, fp)
-            if stored is None:
-                raise
-            return _answer_claim(stored)
+            first = rt.idempotency.commit(uow, claim, spec.status, body_bytes)
+            return _answer_claim(first) if first is not None else respond(spec.status, body_bytes)
         except core_errors.SoxaraError as e:
             uow.rollback()
             api_err = from_domain(e)
@@ -264,9 +253,6 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             if first is not None:
                 return _answer_claim(first)
             return respond(api_err.status, body_bytes, api_err.headers)
-        except BaseException:
-            uow.rollback()
-            raise
 
 
 def _answer_claim(claim):

@@ -234,7 +234,7 @@ class _ReplicaClient(_RawClient):
         self.statements = {
             "session": sessions._LIVE_SESSION, "step_up": pins._LIVE_STEP_UP,
             "claim": idempotency._LOOKUP_LOCKED, "store": idempotency._STORE,
-            "parties": transfers._PARTIES_OF_USER, "transfer": transfers._INSERT,
+            "parties": transfers._PARTIES_OF["user"], "transfer": transfers._INSERT,
             "entry": ledger._INSERT_ENTRY, "move": ledger._MOVE, "posting": ledger._INSERT_POSTING,
             "event": events._INSERT, "notice": messaging._QUEUE,
         }

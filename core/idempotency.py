@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from core.crypto import Sealer
@@ -67,10 +68,7 @@ _FORGET = Statement("DELETE FROM idempotency_keys WHERE id = :id")
 _STORE = Statement(
     f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES (:scope, :key, :fingerprint, '', 'done', "
     ":response_status, :response_sealed, :created_at, :expires_at)", **_TYPES)
-_STORE_UNLESS_TAKEN = Statement(
-    f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES (:scope, :key, :fingerprint, '', 'done', "
-    ":response_status, :response_sealed, :created_at, :expires_at) "
-    "ON CONFLICT (scope, key) DO NOTHING RETURNING id", **_TYPES)
+_STORE_UNLESS_TAKEN = Statement(_STORE.sql + " ON CONFLICT (scope, key) DO NOTHING RETURNING id", **_TYPES)
 
 
 def fingerprint(method: str, path: str, body) -> str:
@@ -107,8 +105,7 @@ class IdempotencyStore:
                                             "now": now})
         else:
             rows = uow.run(_LOOKUP, {"scope": scope, "key": key, "now": now})
-        locked, rid, stored_fp, status, response_status, sealed, expired = \
-            rows[0] if rows else (True, None, None, None, None, None, None)
+        locked, rid, *_, expired = rows[0] if rows else (True, None, None, None, None, None, None)
         if rid is not None and expired:
             uow.defer(_FORGET, {"id": rid})  # 24 hours on: the key is free again
             rid = None
@@ -119,14 +116,19 @@ class IdempotencyStore:
             # unique index still stops a copy that runs meanwhile, at its commit.
             uow.commit()
         if rid is not None:
-            if stored_fp != fp:
-                return Claim("conflict")
-            if status == "done":
-                return Claim("replay", status=response_status, body=self._sealer.open(bytes(sealed or b"")))
-            return Claim("in_progress")
+            return self._stored(fp, rows[0])
         if not locked:
             return Claim("in_progress")
         return Claim("run", scope=scope, key=key, fingerprint=fp)
+
+    def _stored(self, fp: str, row) -> Claim:
+        """What a request with fingerprint `fp` gets from the key's record (a lookup's row)."""
+        _, _, stored_fp, status, response_status, sealed, _ = row
+        if stored_fp != fp:
+            return Claim("conflict")
+        if status != "done":  # a claim left by the protocol before this one: wait it out
+            return Claim("in_progress")
+        return Claim("replay", status=response_status, body=self._sealer.open(bytes(sealed or b"")))
 
     def _row(self, claim: Claim, status: int, body: bytes, now: datetime) -> dict:
         return {"scope": claim.scope, "key": claim.key, "fingerprint": claim.fingerprint,
@@ -140,6 +142,25 @@ class IdempotencyStore:
         if claim.outcome != "run":
             raise RuntimeError(f"cannot complete a claim that is not to run ({claim.outcome})")
         uow.defer(_STORE, self._row(claim, status, body, now or utcnow()))
+
+    def commit(self, uow: UnitOfWork, claim: Claim, status: int, body: bytes) -> Claim | None:
+        """`complete`, then commit the operation with its outcome. None when it committed.
+
+        A copy of the request that read the key free just before ours committed got past
+        the lock; the record's unique index stopped whichever committed second. For that
+        one this rolls back and returns the stored outcome, to answer with instead. Any
+        other integrity error goes on as the bug it is.
+        """
+        try:
+            self.complete(uow, claim, status, body)
+            uow.commit()
+            return None
+        except IntegrityError:
+            uow.rollback()
+            stored = self.recall(claim.scope, claim.key, claim.fingerprint)
+            if stored is None:
+                raise
+            return stored
 
     def store_refusal(self, claim: Claim, status: int, body: bytes, now: datetime | None = None) -> Claim | None:
         """Store the operation's refusal after its transaction rolled back. None when
@@ -155,14 +176,7 @@ class IdempotencyStore:
         """What is stored for a key now, in a transaction of its own (None: nothing)."""
         with UnitOfWork(self._factory) as uow:
             rows = uow.run(_LOOKUP, {"scope": scope, "key": key, "now": utcnow()})
-        if not rows:
-            return None
-        _, _, stored_fp, status, response_status, sealed, _ = rows[0]
-        if stored_fp != fp:
-            return Claim("conflict")
-        if status != "done":
-            return Claim("in_progress")
-        return Claim("replay", status=response_status, body=self._sealer.open(bytes(sealed or b"")))
+        return self._stored(fp, rows[0]) if rows else None
 
     def purge_expired(self, now: datetime | None = None) -> int:
         with UnitOfWork(self._factory) as uow:
@@ -171,4 +185,3 @@ class IdempotencyStore:
             )
             uow.commit()
             return rowcount(res)
-

@@ -158,16 +158,15 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
     return msg
 
 
-# A phone's pending messages, oldest first, locked (deliver_pending); `waiting`: still in
-# the backoff of a failed try.
+# A phone's pending messages, oldest first, locked; `waiting`: still in the backoff of a
+# failed try. Found by phone (the sweep) or up to one message found by its id (its job).
+_PENDING_COLUMNS = "m.seq, m.to_phone, m.body, m.sealed_body, m.attempts, m.next_attempt_at > :now AS waiting"
 _PENDING = Statement(
-    "SELECT seq, to_phone, body, sealed_body, attempts, next_attempt_at > :now AS waiting "
-    "FROM outbound_messages WHERE to_phone = :to_phone AND next_attempt_at IS NOT NULL "
-    "AND seq <= :up_to ORDER BY seq", lock="FOR UPDATE", now=UTCDateTime())
-# The same, up to one message, found by its id: a delivery job's whole read.
+    f"SELECT {_PENDING_COLUMNS} FROM outbound_messages m "
+    "WHERE m.to_phone = :to_phone AND m.next_attempt_at IS NOT NULL ORDER BY m.seq",
+    lock="FOR UPDATE", now=UTCDateTime())
 _PENDING_UP_TO = Statement(
-    "SELECT m.seq, m.to_phone, m.body, m.sealed_body, m.attempts, m.next_attempt_at > :now AS waiting "
-    "FROM outbound_messages m JOIN outbound_messages last ON last.id = :message_id "
+    f"SELECT {_PENDING_COLUMNS} FROM outbound_messages m JOIN outbound_messages last ON last.id = :message_id "
     "AND m.to_phone = last.to_phone AND m.seq <= last.seq AND last.next_attempt_at IS NOT NULL "
     "WHERE m.next_attempt_at IS NOT NULL ORDER BY m.seq", lock="FOR UPDATE OF m", now=UTCDateTime())
 _SETTLE = Statement(
@@ -175,6 +174,8 @@ _SETTLE = Statement(
     "provider_sid = :provider_sid, error = :error, next_attempt_at = :next_attempt_at, "
     "sealed_body = :sealed_body WHERE seq = :seq",
     sent_at=UTCDateTime(), next_attempt_at=UTCDateTime(), sealed_body=LargeBinary())
+
+
 def get(uow: UnitOfWork, message_id: str) -> OutboundMessage | None:
     return uow.session.scalar(select(OutboundMessage).where(OutboundMessage.id == message_id))
 
@@ -182,42 +183,37 @@ def get(uow: UnitOfWork, message_id: str) -> OutboundMessage | None:
 def deliver_up_to(uow: UnitOfWork, secret_key: str, transport: MessageTransport, message_id: str,
                   *, now: datetime | None = None) -> int:
     """Send the message `message_id` and its phone's older pending ones, oldest first; the
-    count sent (0 when it was sent already). See `deliver_pending`."""
+    count sent (0 when it was sent already: a job run twice sends nothing twice).
+
+    Holds row locks on what it sends until the caller commits, so two workers never
+    send one message twice. Stops at the first failure (scheduling its retry) and at the
+    first message still waiting out its backoff: later messages wait behind it.
+    """
     now = now or utcnow()
     return _send_rows(uow, secret_key, transport, uow.run(_PENDING_UP_TO, {"message_id": message_id, "now": now}),
                       now)
 
 
 def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTransport, to_phone: str,
-                    *, up_to_seq: int | None = None, now: datetime | None = None,
-                    sweeping: bool = False) -> int:
-    """Send the phone's pending messages, oldest first, up to `up_to_seq`; the count sent.
-
-    Holds row locks on what it sends until the caller commits, so two workers never
-    send one message twice. Stops at the first failure (scheduling its retry) and at the
-    first message still waiting out its backoff: later messages wait behind it.
-    `sweeping`: give up at once if another worker holds this phone's oldest message.
+                    *, now: datetime | None = None) -> int:
+    """The sweep's delivery: the phone's pending messages, as `deliver_up_to` sends them;
+    the count sent. Gives up at once if another worker holds the phone's oldest message.
     """
     now = now or utcnow()
     s = uow.session
-    pending = select(OutboundMessage).where(
+    pending = select(OutboundMessage.seq).where(
         OutboundMessage.to_phone == to_phone, OutboundMessage.next_attempt_at.is_not(None)
     ).order_by(OutboundMessage.seq)
-    if up_to_seq is not None:
-        pending = pending.where(OutboundMessage.seq <= up_to_seq)
-    if sweeping:
-        # Whoever holds a phone's oldest pending message is delivering that phone. (Not
-        # `pending.limit(1)` with SKIP LOCKED: that would lock the oldest *unlocked* one,
-        # out of order, and deadlock with the worker holding the oldest.)
-        oldest_seq = s.scalar(pending.with_only_columns(OutboundMessage.seq).limit(1))
-        if oldest_seq is None or s.scalar(
-            pending.where(OutboundMessage.seq == oldest_seq).with_for_update(skip_locked=True)
-        ) is None:
-            return 0
+    # Whoever holds a phone's oldest pending message is delivering that phone. (Not
+    # `pending.limit(1)` with SKIP LOCKED: that would lock the oldest *unlocked* one,
+    # out of order, and deadlock with the worker holding the oldest.)
+    oldest_seq = s.scalar(pending.limit(1))
+    if oldest_seq is None or s.scalar(
+        pending.where(OutboundMessage.seq == oldest_seq).with_for_update(skip_locked=True)
+    ) is None:
+        return 0
     # Locks are taken in `seq` order by everyone, so waiting here cannot deadlock.
-    rows = uow.run(_PENDING, {"to_phone": to_phone, "up_to": up_to_seq if up_to_seq is not None else 2**62,
-                              "now": now})
-    return _send_rows(uow, secret_key, transport, rows, now)
+    return _send_rows(uow, secret_key, transport, uow.run(_PENDING, {"to_phone": to_phone, "now": now}), now)
 
 
 def _send_rows(uow: UnitOfWork, secret_key: str, transport: MessageTransport, rows: list, now: datetime) -> int:

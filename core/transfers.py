@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto, events, ledger, merchants, messaging, users, wallets
+from core import crypto, events, ledger, messaging, users, wallets
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, InvalidState, NotFound, Refused
 from core.ids import new_id, random_string
@@ -70,8 +70,12 @@ _COLUMNS = ("id", "livemode", "sender_type", "sender_id", "sender_wallet_id", "t
 _TIMES: dict[str, Any] = {c: UTCDateTime() for c in ("claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")}
 _INSERT = Statement(
     f"INSERT INTO transfers ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})", **_TIMES)
-# Who takes part in a transfer, in one read: the sender's wallet and how the recipient
-# will read the sender's name; the recipient (a user already, or not) and their wallet.
+# Who sent it, as the recipient reads it: the sender's phone, or the merchant's name.
+_LABEL = {"user": "(SELECT phone_number FROM users WHERE id = :sender_id)",
+          "merchant": "(SELECT name FROM merchants WHERE id = :sender_id)"}
+_LABEL_OF = {kind: Statement(f"SELECT {label}") for kind, label in _LABEL.items()}
+# Who takes part in a transfer, in one read: the sender's wallet and label; the
+# recipient (a user already, or not) and their wallet.
 _PARTIES = """SELECT
  (SELECT id FROM accounts WHERE owner_type = :sender_type AND owner_id = :sender_id
    AND currency = :currency AND livemode = :livemode),
@@ -80,8 +84,7 @@ _PARTIES = """SELECT
  (SELECT id FROM accounts WHERE owner_type = 'user' AND owner_id = r.id
    AND currency = :currency AND livemode = :livemode)
 FROM (SELECT 1 AS one) o LEFT JOIN users r ON r.phone_number = :to_phone"""
-_PARTIES_OF_USER = Statement(_PARTIES.format(label="(SELECT phone_number FROM users WHERE id = :sender_id)"))
-_PARTIES_OF_MERCHANT = Statement(_PARTIES.format(label="(SELECT name FROM merchants WHERE id = :sender_id)"))
+_PARTIES_OF = {kind: Statement(_PARTIES.format(label=label)) for kind, label in _LABEL.items()}
 
 
 def snapshot(t: Transfer) -> dict:
@@ -96,9 +99,12 @@ def snapshot(t: Transfer) -> dict:
     }
 
 
-def _event(uow: UnitOfWork, type_: str, t: Transfer) -> None:
-    events.record(uow, type_, object_type="transfer", object_id=t.id, snapshot=snapshot(t),
-                  livemode=t.livemode, merchant_id=t.sender_id if t.sender_type == "merchant" else None)
+def _events(uow: UnitOfWork, t: Transfer, *types: str) -> None:
+    """Record each of `types` for the transfer as it is now (one snapshot for all)."""
+    state = snapshot(t)
+    for type_ in types:
+        events.record(uow, type_, object_type="transfer", object_id=t.id, snapshot=state, livemode=t.livemode,
+                      merchant_id=t.sender_id if t.sender_type == "merchant" else None)
 
 
 def _hash_code(rt, code: str) -> str:
@@ -113,9 +119,10 @@ def claim_link(rt, code: str) -> str:
 
 def sender_label(uow: UnitOfWork, t: Transfer) -> str:
     """Who sent it, as the recipient reads it: the sender's phone, or the merchant's name."""
-    if t.sender_type == "user":
-        return users.get(uow, t.sender_id).phone_number
-    return merchants.get_merchant(uow, t.sender_id).name
+    label = uow.run(_LABEL_OF[t.sender_type], {"sender_id": t.sender_id})[0][0]
+    if label is None:
+        raise NotFound(f"no such {t.sender_type}")
+    return label
 
 
 def _notify(uow: UnitOfWork, rt, phone: str, text: str, *, sensitive: list[str] | None = None) -> None:
@@ -133,8 +140,7 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
     if currency not in ledger.CURRENCIES:
         raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
-    parties = _PARTIES_OF_USER if sender.kind == "user" else _PARTIES_OF_MERCHANT
-    src_id, label, recipient_id, dst_id = uow.run(parties, {
+    src_id, label, recipient_id, dst_id = uow.run(_PARTIES_OF[sender.kind], {
         "sender_type": sender.kind, "sender_id": sender.id, "currency": currency,
         "livemode": sender.livemode, "to_phone": to_phone})[0]
     if label is None:
@@ -158,8 +164,7 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         _insert(uow, t)
         ledger.post(uow, kind="transfer", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                     currency=currency, legs=[(src_id, -amount), (dst_id, amount)])
-        _event(uow, "transfer.created", t)
-        _event(uow, "transfer.succeeded", t)
+        _events(uow, t, "transfer.created", "transfer.succeeded")
         _notify(uow, rt, to_phone, f"You received {money} from {label}. Ref {t.id}")
         return t
 
@@ -173,7 +178,7 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     _insert(uow, t)
     ledger.post(uow, kind="transfer_hold", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                 currency=currency, legs=[(src_id, -amount), (held.id, amount)])
-    _event(uow, "transfer.created", t)
+    _events(uow, t, "transfer.created")
     days = max(1, rt.settings.claim_window_hours // 24)
     _notify(uow, rt, to_phone,
             f"{label} sent you {money} on Soxara. "
@@ -244,7 +249,7 @@ def _complete_claim(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> No
     t.recipient_user_id = user.id
     t.claimed_at = now
     t.auto_claim_at = None
-    _event(uow, "transfer.claimed", t)
+    _events(uow, t, "transfer.claimed")
     money = format_amount(t.amount, t.currency)
     _notify(uow, rt, user.phone_number, f"You claimed {money}. It is in your wallet. Ref {t.id}")
     if t.sender_type == "user":
@@ -259,7 +264,7 @@ def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
     t.status = "expired"
     t.expired_at = now
     t.auto_claim_at = None
-    _event(uow, "transfer.expired", t)
+    _events(uow, t, "transfer.expired")
     if t.sender_type == "user":
         _notify(uow, rt, users.get(uow, t.sender_id).phone_number,
                 f"{t.to_phone_number} did not claim the {format_amount(t.amount, t.currency)} "

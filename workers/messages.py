@@ -49,8 +49,7 @@ def retry_due(rt, now=None) -> int:
     sent = 0
     for phone in phones:
         with rt.uow() as uow:
-            sent += messaging.deliver_pending(uow, rt.secret_key, transport, phone, now=now,
-                                              sweeping=True)
+            sent += messaging.deliver_pending(uow, rt.secret_key, transport, phone, now=now)
             uow.commit()
     with rt.uow() as uow:
         messaging.forget_delivered_copies(uow, now)
