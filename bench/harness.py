@@ -244,7 +244,17 @@ def _client_thread(load, index, measure_from, measure_until, out, errors):
         client.close()
 
 
-def _client_process(args) -> tuple[list[float], int]:
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot, all cores (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _client_process(args) -> tuple[list[float], int, float, float]:
+    """(latencies, errors, this process's CPU seconds in the measured window, and the
+    machine's busy CPU seconds in it: measured by the first process only, else 0)."""
     load, indexes, start_at, warmup, duration = args
     # perf_counter is per-process monotonic; anchor the shared wall-clock start to it.
     delay = start_at - time.time()
@@ -254,24 +264,39 @@ def _client_process(args) -> tuple[list[float], int]:
         time.sleep(delay)
     lat: list[float] = []
     errors: list[float] = []
+    window: dict[str, float] = {}
+
+    def watch() -> None:  # CPU at the start and the end of the measured window
+        for edge in ("from", "until"):
+            time.sleep(max(0.0, (measure_from if edge == "from" else measure_until) - time.perf_counter()))
+            window[edge] = time.process_time()
+            window["machine_" + edge] = machine_busy_seconds() if 0 in indexes else 0.0
+
     ts = [threading.Thread(target=_client_thread, args=(load, i, measure_from, measure_until, lat, errors))
-          for i in indexes]
+          for i in indexes] + [threading.Thread(target=watch)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    return lat, len(errors)
+    return (lat, len(errors), window["until"] - window["from"],
+            window["machine_until"] - window["machine_from"])
 
 
-def load_slice(load, *, clients: int, procs: int, warmup: float, duration: float) -> tuple[list[float], int]:
+def load_slice(load, *, clients: int, procs: int, warmup: float, duration: float,
+               cpu: dict | None = None) -> tuple[list[float], int]:
     """`clients` concurrent clients of `load`, in `procs` processes, for warmup + duration
-    seconds: (the latencies of the expected answers measured, the number of others)."""
+    seconds: (the latencies of the expected answers measured, the number of others).
+    `cpu`, if given, accumulates the measured window's CPU seconds: "client" (the load
+    generator's processes) and "machine" (every core, whoever spent it)."""
     procs = max(1, min(procs, clients))
     start_at = time.time() + 0.3
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         parts = pool.map(_client_process, [(load, list(range(clients))[p::procs], start_at, warmup, duration)
                                            for p in range(procs)])
-    return [x for part, _ in parts for x in part], sum(e for _, e in parts)
+    if cpu is not None:
+        cpu["client"] = cpu.get("client", 0.0) + sum(p[2] for p in parts)
+        cpu["machine"] = cpu.get("machine", 0.0) + sum(p[3] for p in parts)
+    return [x for part, *_ in parts for x in part], sum(p[1] for p in parts)
 
 
 @dataclass
@@ -282,6 +307,10 @@ class Result:
     per_second: float
     p50_ms: float
     p99_ms: float
+    # CPU per operation in the measured windows: the whole machine's (clients, server and
+    # database together), and the load generator's share of it.
+    machine_cpu_ms: float = float("nan")
+    client_cpu_ms: float = float("nan")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -290,10 +319,12 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))]
 
 
-def result(name: str, lat: list[float], errors: int, duration: float) -> Result:
+def result(name: str, lat: list[float], errors: int, duration: float, cpu: dict | None = None) -> Result:
     lat = sorted(lat)
+    per_op = {k: v * 1000 / len(lat) for k, v in (cpu or {}).items()} if lat else {}
     return Result(name, len(lat), errors, len(lat) / duration,
-                  percentile(lat, 0.50) * 1000, percentile(lat, 0.99) * 1000)
+                  percentile(lat, 0.50) * 1000, percentile(lat, 0.99) * 1000,
+                  per_op.get("machine", float("nan")), per_op.get("client", float("nan")))
 
 
 def run_interleaved(loads: list, *, rounds: int, clients: int, procs: int, warmup: float,
@@ -301,14 +332,16 @@ def run_interleaved(loads: list, *, rounds: int, clients: int, procs: int, warmu
     """Each load `duration` seconds in all, in `rounds` slices taken in turn, after one
     unmeasured `warmup` slice each (servers, pools and caches warm)."""
     acc: dict[str, tuple[list[float], int]] = {load.name: ([], 0) for load in loads}
+    cpu: dict[str, dict] = {load.name: {} for load in loads}
     for load in loads:
         load_slice(load, clients=clients, procs=procs, warmup=0, duration=warmup)
     for _ in range(max(1, rounds)):
         for load in loads:
-            lat, errors = load_slice(load, clients=clients, procs=procs, warmup=0.2, duration=duration / rounds)
+            lat, errors = load_slice(load, clients=clients, procs=procs, warmup=0.2, duration=duration / rounds,
+                                     cpu=cpu[load.name])
             acc[load.name][0].extend(lat)
             acc[load.name] = (acc[load.name][0], acc[load.name][1] + errors)
-    return [result(load.name, *acc[load.name], duration) for load in loads]
+    return [result(load.name, *acc[load.name], duration, cpu[load.name]) for load in loads]
 
 
 def add_load_arguments(p, *, clients: int = 8, duration: float = 10.0, warmup: float = 2.0,
@@ -346,10 +379,15 @@ def print_table(rows: list[Result], *, unit: str = "req/s", baseline: Result | l
     bases = baseline if isinstance(baseline, list) else [baseline] * len(rows)
     rate_vs, p50_vs = f"{unit} vs {base_label}", f"p50 vs {base_label}"
     rw, pw = max(15, len(rate_vs) + 2), max(13, len(p50_vs) + 2)
+    # Where measured: the machine's CPU per operation (every core: clients, server and
+    # database) and the load generator's share of it.
+    with_cpu = any(r.machine_cpu_ms == r.machine_cpu_ms for r in rows)  # not NaN
     head = f"{'scenario':<{width}}{unit:>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+    head += f"{'cpu ms/op':>11}{'client':>8}" if with_cpu else ""
     print(head + (f"{rate_vs:>{rw}}{p50_vs:>{pw}}" if baseline is not None else ""))
     for r, base in zip(rows, bases, strict=True):
         line = f"{r.name:<{width}}{r.per_second:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}"
+        line += f"{r.machine_cpu_ms:>11.2f}{r.client_cpu_ms:>8.2f}" if with_cpu else ""
         if base is not None:
             line += (f"{ratio(r.per_second, base.per_second):>{rw - 1}.2f}x"
                      f"{ratio(r.p50_ms, base.p50_ms):>{pw - 1}.2f}x")
