@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, MetaData, bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -99,12 +100,44 @@ def make_engine(url: str, **kw) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
     engine = create_engine(url, **kw)
+    _ping_idle_connections(engine)
     _install_deferred_writes(engine)
     return engine
+
+
+# A pooled connection idle longer than this is pinged before it is handed out.
+PING_IDLE_AFTER = 5.0  # seconds
+_IDLE_SINCE = "soxara_idle_since"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pessimistic disconnect handling, for connections that were idle: SQLAlchemy's
+    `pool_pre_ping` spends a round trip on every checkout, and under load a connection
+    goes back out within milliseconds of its last statement. One that died in between
+    (PostgreSQL restarted in those seconds) fails its first statement, and SQLAlchemy
+    then invalidates the pool's connections, so the next checkouts reconnect."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _idle_from(_dbapi_conn, record):
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_AFTER:
+            return  # new, or back from work just now
+        try:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
+        except Exception as e:  # noqa: BLE001 - any failure: the pool reconnects
+            raise DisconnectionError("a pooled connection failed its ping") from e
 
 
 # --- hot statements ---------------------------------------------------------------------

@@ -159,15 +159,23 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
 
 
 # A phone's pending messages, oldest first, locked; `waiting`: still in the backoff of a
-# failed try. Found by phone (the sweep) or up to one message found by its id (its job).
+# failed try. Found by phone (the sweep), or by the ids of up to DELIVER_BATCH messages
+# (their jobs): each of their phones' pending messages up to the newest of them. Locks
+# are taken in `seq` order by every reader, so two deliveries never deadlock.
+DELIVER_BATCH = 32
 _PENDING_COLUMNS = "m.seq, m.to_phone, m.body, m.sealed_body, m.attempts, m.next_attempt_at > :now AS waiting"
 _PENDING = Statement(
     f"SELECT {_PENDING_COLUMNS} FROM outbound_messages m "
     "WHERE m.to_phone = :to_phone AND m.next_attempt_at IS NOT NULL ORDER BY m.seq",
     lock="FOR UPDATE", now=UTCDateTime())
+# A fixed number of id slots (unused ones NULL), so that one prepared statement serves any
+# batch on PostgreSQL and the same SQL runs on SQLite.
+_ID_SLOTS = [f"id{i}" for i in range(DELIVER_BATCH)]
 _PENDING_UP_TO = Statement(
-    f"SELECT {_PENDING_COLUMNS} FROM outbound_messages m JOIN outbound_messages last ON last.id = :message_id "
-    "AND m.to_phone = last.to_phone AND m.seq <= last.seq AND last.next_attempt_at IS NOT NULL "
+    f"SELECT {_PENDING_COLUMNS} FROM outbound_messages m JOIN ("
+    " SELECT to_phone, MAX(seq) AS last_seq FROM outbound_messages"
+    f" WHERE id IN ({', '.join(':' + slot for slot in _ID_SLOTS)}) AND next_attempt_at IS NOT NULL"
+    " GROUP BY to_phone) last ON m.to_phone = last.to_phone AND m.seq <= last.last_seq "
     "WHERE m.next_attempt_at IS NOT NULL ORDER BY m.seq", lock="FOR UPDATE OF m", now=UTCDateTime())
 _SETTLE = Statement(
     "UPDATE outbound_messages SET attempts = :attempts, status = :status, sent_at = :sent_at, "
@@ -180,18 +188,22 @@ def get(uow: UnitOfWork, message_id: str) -> OutboundMessage | None:
     return uow.session.scalar(select(OutboundMessage).where(OutboundMessage.id == message_id))
 
 
-def deliver_up_to(uow: UnitOfWork, secret_key: str, transport: MessageTransport, message_id: str,
+def deliver_up_to(uow: UnitOfWork, secret_key: str, transport: MessageTransport, message_ids: list[str],
                   *, now: datetime | None = None) -> int:
-    """Send the message `message_id` and its phone's older pending ones, oldest first; the
-    count sent (0 when it was sent already: a job run twice sends nothing twice).
+    """Send the messages `message_ids` (at most DELIVER_BATCH) and their phones' older
+    pending ones, each phone's oldest first; the count sent (0 when they were sent
+    already: a job run twice sends nothing twice).
 
     Holds row locks on what it sends until the caller commits, so two workers never
-    send one message twice. Stops at the first failure (scheduling its retry) and at the
-    first message still waiting out its backoff: later messages wait behind it.
+    send one message twice. A phone's messages stop at its first failure (scheduling
+    its retry) and at its first message still waiting out its backoff: later messages
+    to that phone wait behind it; other phones' go on.
     """
+    if not 0 < len(message_ids) <= DELIVER_BATCH:
+        raise ValueError(f"deliver 1 to {DELIVER_BATCH} messages at a time")
     now = now or utcnow()
-    return _send_rows(uow, secret_key, transport, uow.run(_PENDING_UP_TO, {"message_id": message_id, "now": now}),
-                      now)
+    slots = dict(zip(_ID_SLOTS, [*message_ids, *[None] * (DELIVER_BATCH - len(message_ids))], strict=True))
+    return _send_rows(uow, secret_key, transport, uow.run(_PENDING_UP_TO, {**slots, "now": now}), now)
 
 
 def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTransport, to_phone: str,
@@ -219,10 +231,14 @@ def deliver_pending(uow: UnitOfWork, secret_key: str, transport: MessageTranspor
 def _send_rows(uow: UnitOfWork, secret_key: str, transport: MessageTransport, rows: list, now: datetime) -> int:
     sealer = Sealer(secret_key)
     sent = 0
+    held_back: set[str] = set()  # phones whose next message must wait for an earlier one
     for seq, to, body, sealed, attempts, waiting in rows:
         sealed = bytes(sealed) if sealed is not None else None
+        if to in held_back:
+            continue
         if attempts > 0 and waiting:
-            break
+            held_back.add(to)
+            continue
         outcome = {"seq": seq, "attempts": attempts + 1, "status": "sent", "sent_at": now, "provider_sid": None,
                    "error": None, "next_attempt_at": None, "sealed_body": sealed}
         text = body
@@ -242,7 +258,8 @@ def _send_rows(uow: UnitOfWork, secret_key: str, transport: MessageTransport, ro
                 continue
             uow.defer(_SETTLE, {**outcome, "status": "failed", "sent_at": None, "error": error,
                                 "next_attempt_at": now + BACKOFF[attempts]})
-            break
+            held_back.add(to)
+            continue
         outcome["provider_sid"] = sid[:64]
         if not transport.keeps_delivered_copy:
             outcome["sealed_body"] = None

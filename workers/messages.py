@@ -33,10 +33,19 @@ def deliver(message_id: str, runtime=None) -> int:
     locked while they are sent. A failure is recorded for the sweep to retry; it is not
     raised, since the transaction that wrote the message has long committed.
     """
+    return deliver_many([message_id], runtime)
+
+
+def deliver_many(message_ids: list[str], runtime=None) -> int:
+    """`deliver` for many messages at once, a transaction per DELIVER_BATCH of them: what
+    the in-process runner calls with the deliveries queued while it was busy."""
     rt = runtime_for(runtime)
-    with rt.uow() as uow:
-        sent = messaging.deliver_up_to(uow, rt.secret_key, transport_for(rt), message_id)
-        uow.commit()
+    transport, sent = transport_for(rt), 0
+    for i in range(0, len(message_ids), messaging.DELIVER_BATCH):
+        with rt.uow() as uow:
+            sent += messaging.deliver_up_to(uow, rt.secret_key, transport,
+                                            message_ids[i:i + messaging.DELIVER_BATCH])
+            uow.commit()
     return sent
 
 

@@ -13,6 +13,10 @@ from core.runtime import Runtime
 log = logging.getLogger("soxara.jobs")
 QUEUE_NAME = "soxara"
 TICK_SECONDS = 1.0
+# Jobs of one argument that the in-process runner may run many at once: queued back to
+# back, they become one call of the batch job with the list of their arguments.
+BATCHES = {"workers.messages.deliver": "workers.messages.deliver_many"}
+MAX_COALESCED = 256
 
 
 def resolve(job: str):
@@ -81,16 +85,41 @@ class InProcessRunner:
         while not self._stop.is_set():
             timeout = max(0.0, next_tick - time.monotonic())
             try:
-                job, args = self._q.get(timeout=timeout)
-                self._run(job, args)
+                jobs = [self._q.get(timeout=timeout)]
             except queue.Empty:
-                pass
+                jobs = []
+            # What queued up while the last job ran goes together: under load, deliveries
+            # share a transaction instead of each paying for one.
+            while jobs and len(jobs) < MAX_COALESCED:
+                try:
+                    jobs.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            for job, args in coalesce(jobs):
+                self._run(job, args)
             if time.monotonic() >= next_tick:
                 self._run("workers.scheduled.tick", ())
                 next_tick = time.monotonic() + TICK_SECONDS
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread after the job it is running (waiting up to `timeout` seconds)."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+
+def coalesce(jobs: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
+    """`jobs` in order, with each run of one batchable job (BATCHES) made one call."""
+    out: list[tuple[str, tuple]] = []
+    for job, args in jobs:
+        batch = BATCHES.get(job)
+        if batch is not None and out and out[-1][0] == batch:
+            out[-1][1][0].append(args[0])
+        elif batch is not None:
+            out.append((batch, ([args[0]],)))
+        else:
+            out.append((job, args))
+    return out
 
 
 def queue_for(runtime: Runtime):

@@ -94,3 +94,46 @@ def test_a_refused_transfer_in_a_savepoint_leaves_no_trace(runtime):
         assert s.scalar(select(func.count()).select_from(OutboundMessage)
                         .where(OutboundMessage.to_phone == "+231886000002")) == 0
     assert _count(runtime) == 1
+
+
+def _kill_pooled_connections(runtime) -> None:
+    """Terminate, from outside, the server processes behind the pool's idle connections."""
+    from sqlalchemy import create_engine, text
+
+    pids = []
+    for _ in range(3):  # check a few out at once, so every idle one is among them
+        with runtime.uow() as uow:
+            pids.append(uow.session.scalar(text("SELECT pg_backend_pid()")))
+    with create_engine(runtime.engine.url, isolation_level="AUTOCOMMIT").connect() as admin:
+        for pid in set(pids):
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+@pytest.mark.postgres
+def test_an_idle_pooled_connection_that_died_is_replaced_before_use(pg_runtime, monkeypatch):
+    from core import db
+
+    _kill_pooled_connections(pg_runtime)
+    monkeypatch.setattr(db, "PING_IDLE_AFTER", 0.0)  # every pooled connection counts as idle
+    with pg_runtime.uow() as uow:
+        _write(uow, "evt_after_restart")
+        uow.commit()
+    assert _count(pg_runtime) == 1
+
+
+@pytest.mark.postgres
+def test_a_busy_pooled_connection_that_died_fails_once_then_the_pool_reconnects(pg_runtime, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from core import db
+
+    monkeypatch.setattr(db, "PING_IDLE_AFTER", 3600.0)  # nothing is pinged
+    _kill_pooled_connections(pg_runtime)
+    with pytest.raises(OperationalError), pg_runtime.uow() as uow:
+        _write(uow, "evt_lost")
+        uow.commit()
+    for _ in range(3):  # whichever pooled connection comes next works
+        with pg_runtime.uow() as uow:
+            _write(uow, f"evt_{uow.session.scalar(select(func.random()))}")
+            uow.commit()
+    assert _count(pg_runtime) == 3

@@ -20,16 +20,17 @@ class Recorder:
 
     keeps_delivered_copy = False
 
-    def __init__(self, fail: int = 0, permanent: bool = False):
+    def __init__(self, fail: int = 0, permanent: bool = False, fail_to: str | None = None):
         self.sent: list[tuple[str, str]] = []
         self.fail, self.permanent = fail, permanent
+        self.fail_to = fail_to  # fail only messages to this phone
         self.calls = 0
         self._lock = threading.Lock()
 
     def send(self, to_phone: str, body: str) -> str:
         with self._lock:
             self.calls += 1
-            if self.fail:
+            if self.fail and self.fail_to in (None, to_phone):
                 self.fail -= 1
                 raise messaging.TransportError("provider down", permanent=self.permanent)
             self.sent.append((to_phone, body))
@@ -163,6 +164,70 @@ def test_a_job_for_a_later_message_sends_the_earlier_ones_first(runtime, recorde
     assert worker.deliver(ids[1], runtime=runtime) == 2
     assert [b for _, b in recorder.sent] == ["m0", "m1"]
     assert row(runtime, ids[2]).status == "queued"
+
+
+OTHER = "+231771234567"
+THIRD = "+231886543210"
+
+
+def test_one_batch_delivers_many_phones_in_order_and_a_failing_phone_holds_back_only_its_own(runtime, recorder):
+    runtime.jobs = NoJobs()
+    ids = [send(runtime, f"{who} {i}", phone=phone)
+           for i in range(3) for who, phone in (("a", PHONE), ("b", OTHER), ("c", THIRD))]
+    later_a = send(runtime, "a later")  # not asked for, and newer than every id asked for
+    recorder.fail, recorder.fail_to = 1, OTHER
+    assert worker.deliver_many(ids, runtime=runtime) == 6
+    # Each phone's messages in order; OTHER's first failed, and its later ones wait behind it.
+    assert [b for to, b in recorder.sent if to == PHONE] == ["a 0", "a 1", "a 2"]
+    assert [b for to, b in recorder.sent if to == THIRD] == ["c 0", "c 1", "c 2"]
+    assert [b for to, b in recorder.sent if to == OTHER] == []
+    assert row(runtime, ids[1]).status == "failed" and row(runtime, ids[4]).status == "queued"
+    assert row(runtime, later_a).status == "queued"
+    # Run again: nothing is sent twice, and OTHER still waits out its backoff.
+    assert worker.deliver_many(ids, runtime=runtime) == 0
+    assert len(recorder.sent) == 6
+
+
+def test_deliver_up_to_takes_a_bounded_batch(runtime):
+    with runtime.uow() as uow, pytest.raises(ValueError):
+        messaging.deliver_up_to(uow, runtime.secret_key, messaging.SandboxTransport(),
+                                [f"msg_{i}" for i in range(messaging.DELIVER_BATCH + 1)])
+
+
+def test_more_than_a_batch_is_delivered_in_several_transactions(runtime, recorder):
+    runtime.jobs = NoJobs()
+    n = messaging.DELIVER_BATCH + 5
+    ids = [send(runtime, f"m{i}", phone=f"+23188{i:07d}") for i in range(n)]
+    assert worker.deliver_many(ids, runtime=runtime) == n
+    assert sorted(b for _, b in recorder.sent) == sorted(f"m{i}" for i in range(n))
+
+
+def test_the_in_process_runner_runs_queued_deliveries_together_in_order():
+    from workers.queue import coalesce
+
+    d, b = "workers.messages.deliver", "workers.messages.deliver_many"
+    assert coalesce([(d, ("m1",)), (d, ("m2",)), ("workers.x.y", (1, 2)), (d, ("m3",))]) == [
+        (b, (["m1", "m2"],)), ("workers.x.y", (1, 2)), (b, (["m3"],))]
+    assert coalesce([]) == []
+
+
+def test_the_runner_thread_delivers_a_burst_of_messages(runtime, recorder):
+    import time
+
+    from workers.queue import InProcessRunner
+
+    runner = InProcessRunner(runtime, "thread")
+    runtime.jobs = runner
+    try:
+        ids = [send(runtime, f"burst {i}", phone=(PHONE, OTHER)[i % 2]) for i in range(20)]
+        deadline = time.monotonic() + 20
+        while len(recorder.sent) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    assert [b for to, b in recorder.sent if to == PHONE] == [f"burst {i}" for i in range(0, 20, 2)]
+    assert [b for to, b in recorder.sent if to == OTHER] == [f"burst {i}" for i in range(1, 20, 2)]
+    assert all(row(runtime, m).status == "sent" for m in ids)
 
 
 @pytest.mark.postgres
