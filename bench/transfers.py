@@ -17,7 +17,7 @@
    lock, the no-overdraft check and the new balance in one statement), the two postings
    with `balance_after`; COMMIT. What core.ledger.post does, without the API around it;
 5. a second baseline, to split the gap: raw SQL that sends PostgreSQL exactly what one
-   API transfer sends it (its prepared statements, 11 round trips, one commit; see
+   API transfer sends it (its prepared statements, 7 round trips, one commit; see
    `_ReplicaClient`), without the Python around it;
 6. the API and the minimal raw SQL again with every transfer from one single sender
    (the hot wallet: all of them queue on one row lock);
@@ -219,12 +219,12 @@ class _ReplicaClient(_RawClient):
     Python around it: the very prepared statements core defines (core/db.py `Statement`),
     PREPAREd once on this connection, with the same values and in the same batches.
 
-    As PostgreSQL's own log of `POST /v1/transfers` shows (docs/bench-transfers.md): the
-    pool's `SELECT 1`; BEGIN; the session; the step-up token; the idempotency key's lock
-    and record; the transfer's parties; [the transfer, the journal entry, the first
-    balance]; the second balance; [two postings, two events, the notice, the stored
-    outcome]; COMMIT. 11 round trips, one commit. (The notice's delivery job, 5 more round
-    trips and a commit of its own, is not replicated.)
+    As PostgreSQL's own log of `POST /v1/transfers` shows (docs/bench-transfers.md):
+    BEGIN; the session; the step-up token; the idempotency key's lock and record; the
+    transfer's parties (with the sender's balance); [the transfer, the journal entry, each
+    balance and its posting, two events, the notice, the stored outcome]; COMMIT. 7 round
+    trips, one commit. (The notice's delivery, batched with others in a transaction of its
+    own, is not replicated.)
     """
 
     def __init__(self, load: Transfers):
@@ -256,37 +256,34 @@ class _ReplicaClient(_RawClient):
 
         now = utcnow()
         sql = lambda name, **params: self._sql(cur, name, **params)  # noqa: E731
-        self.conn.autocommit = True
-        cur.execute("SELECT 1")  # pool_pre_ping
-        self.conn.autocommit = False
         self._run(cur, sql("session", id=src.session_id, user_id=src.user_id))  # psycopg2 sends BEGIN first
         self._run(cur, sql("step_up", token_hash=src.step_up_hash, user_id=src.user_id, now=now))
         scope, key = "usr:" + src.user_id, uuid.uuid4().hex
         self._run(cur, sql("claim", now=now, lock=random.getrandbits(63), scope=scope, key=key))
-        src_wallet, _, _, dst_wallet = self._run(cur, sql(
+        src_wallet, balance, _, _, dst_wallet = self._run(cur, sql(
             "parties", sender_type="user", sender_id=src.user_id, currency="USD", livemode=False,
             to_phone=dst.phone))[0]
+        if balance < amount:
+            return False
         tid, jid = new_id("tr"), new_id("jrn")
         transfer = dict(id=tid, livemode=False, sender_type="user", sender_id=src.user_id,
                         sender_wallet_id=src_wallet, to_phone_number=dst.phone, recipient_user_id=dst.user_id,
                         amount=amount, currency="USD", note=None, status="succeeded", claim_code_hash=None,
                         claim_expires_at=None, auto_claim_at=None, created_at=now, succeeded_at=now)
         common = dict(kind="transfer", obj_type="transfer", obj_id=tid, created_at=now)
+        where = dict(currency="USD", livemode=False)
         legs = sorted([(src_wallet, -amount), (dst_wallet, amount)])
-        moved = self._run(cur, sql("transfer", **transfer),
-                          sql("entry", id=jid, livemode=False, currency="USD", memo="", **common),
-                          sql("move", amount=legs[0][1], id=legs[0][0], currency="USD", livemode=False))
-        moved2 = self._run(cur, sql("move", amount=legs[1][1], id=legs[1][0], currency="USD", livemode=False))
-        if not moved or not moved2:
-            return False
         snapshot = json.dumps({"id": tid, "object": "transfer", "amount": amount, "pad": "x" * 300})
         event = dict(livemode=False, merchant_id=None, object_type="transfer", object_id=tid, data=snapshot,
                      created_at=now)
+        money = [part for wallet, delta in legs for part in (
+            sql("move", amount=delta, account_id=wallet, **where),
+            sql("posting", id=new_id("txn"), entry_id=jid, account_id=wallet, moved=wallet, amount=delta,
+                **where, **common))]
         self._run(cur,
-                  sql("posting", id=new_id("txn"), entry_id=jid, account_id=legs[0][0], amount=legs[0][1],
-                      balance_after=moved[0][0], **common),
-                  sql("posting", id=new_id("txn"), entry_id=jid, account_id=legs[1][0], amount=legs[1][1],
-                      balance_after=moved2[0][0], **common),
+                  sql("transfer", **transfer),
+                  sql("entry", id=jid, memo="", **where, **common),
+                  *money,
                   sql("event", id=new_id("evt"), type="transfer.created", **event),
                   sql("event", id=new_id("evt"), type="transfer.succeeded", **event),
                   sql("notice", id=new_id("msg"), to_phone=dst.phone, channel="bench",

@@ -149,6 +149,28 @@ def _ping_idle_connections(engine: Engine) -> None:
 # `defer`s travel together in the round trip of its next read or of its commit. On SQLite
 # (no network, one writer) each simply runs at once through SQLAlchemy.
 
+# Constraints whose violation is a refusal of the operation, not a bug: constraint name ->
+# the domain error to raise instead (core.ledger's no-overdraft rule: InsufficientFunds).
+# A deferred write is refused where its batch is sent: the next read, savepoint or commit.
+_REFUSALS: dict[str, Callable[[], Exception]] = {}
+
+
+def refuse_on_violation(constraint: str, error: Callable[[], Exception]) -> None:
+    """Raise `error()` wherever a statement violates the constraint named `constraint`."""
+    _REFUSALS[constraint] = error
+
+
+def _refusal(e: BaseException) -> Exception | None:
+    """The domain error a driver's constraint violation stands for, if any."""
+    orig = getattr(e, "orig", e)
+    name = getattr(getattr(orig, "diag", None), "constraint_name", None)  # psycopg2
+    if name is None:  # SQLite: "CHECK constraint failed: <name>"
+        message = str(orig)
+        name = message.rpartition("constraint failed: ")[2].strip() if "constraint failed: " in message else None
+    make = _REFUSALS.get(name or "")
+    return make() if make is not None else None
+
+
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # SQLAlchemy text()'s own rule for :name
 _PREPARED = "soxara_prepared"  # names PREPAREd on a DBAPI connection (its pool info dict)
 _DEFERRED = "soxara_deferred"  # (statement, params) waiting for the connection's next trip
@@ -203,6 +225,9 @@ def _pg_send(conn: Connection, last: tuple[Statement, dict] | None) -> list[Any]
         # As SQLAlchemy would raise it (IntegrityError, OperationalError…), and a dead
         # connection is invalidated so the pool never hands it out again. The message
         # names the statements, not the values (message bodies, hashes) they carried.
+        refusal = _refusal(e)
+        if refusal is not None:
+            raise refusal from e
         invalidated = conn.dialect.is_disconnect(e, dbapi_conn, cur)
         if invalidated:
             fairy.invalidate(e)
@@ -235,6 +260,16 @@ def _install_deferred_writes(engine: Engine) -> None:
         # after a commit or a rollback, both of which empty the queue; this is the belt.
         if record is not None and record.info.get(_DEFERRED):
             record.info[_DEFERRED] = []
+
+
+def _sqlite_execute(conn: Connection, stmt: Statement, params: dict[str, Any]) -> CursorResult:
+    try:
+        return cast(CursorResult, conn.execute(stmt.text, params))
+    except DBAPIError as e:
+        refusal = _refusal(e)
+        if refusal is not None:
+            raise refusal from e
+        raise
 
 
 class UnitOfWork:
@@ -276,7 +311,7 @@ class UnitOfWork:
         conn = self._connection()
         if self._postgres:
             return _pg_send(conn, (stmt, params or {}))
-        result = conn.execute(stmt.text, params or {})
+        result = _sqlite_execute(conn, stmt, params or {})
         return list(result) if result.returns_rows else []
 
     def defer(self, stmt: Statement, params: dict[str, Any]) -> None:
@@ -290,7 +325,7 @@ class UnitOfWork:
         if self._postgres:
             conn.connection.info.setdefault(_DEFERRED, []).append((stmt, params))
         else:
-            conn.execute(stmt.text, params)
+            _sqlite_execute(conn, stmt, params)
 
     def _connection(self) -> Connection:
         """The session's connection in this transaction (asking the session each time
@@ -315,13 +350,20 @@ class UnitOfWork:
         try:
             with self.session.begin_nested():
                 yield
+                # Its deferred writes go now, inside it: one refused (an overdraft) rolls
+                # back this savepoint alone, as a refusal raised in the body would.
+                self.send_deferred()
         except BaseException:
             del self._after_commit[queued:]
             raise
 
-    def commit(self) -> None:
+    def send_deferred(self) -> None:
+        """Send the writes deferred so far (and raise what they raise) now."""
         if self._postgres and self.session.in_transaction():
-            _pg_send(self.session.connection(), None)  # fail here, before COMMIT, not inside it
+            _pg_send(self._connection(), None)
+
+    def commit(self) -> None:
+        self.send_deferred()  # fail here, before COMMIT, not inside it
         self.session.commit()
         hooks, self._after_commit = self._after_commit, []
         for fn in hooks:

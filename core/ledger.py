@@ -5,12 +5,19 @@ account (a wallet: a user's, a merchant's or a system account such as claims hel
 keeps a materialised balance, updated in the same transaction as its postings, and each
 posting records the balance it left behind.
 
-Concurrency: `post` updates the touched balances in a fixed order (by account id) with
-one conditional UPDATE each. On PostgreSQL the UPDATE takes the row lock, so two
-entries touching the same wallets queue rather than deadlock, and the condition
-(`balance + amount >= 0`) is evaluated on the locked, current row, so of two transfers
-that would each overdraw a wallet exactly one wins. On SQLite, writers are serialised
-by the transaction itself (see core/db.py).
+No wallet goes below zero unless it may (`may_go_negative`): a CHECK constraint of the
+accounts table, so the database itself refuses an overdraft, on the current row,
+whoever writes it; `post` turns that refusal into InsufficientFunds.
+
+Concurrency: `post` updates the touched balances in a fixed order (by account id). On
+PostgreSQL each UPDATE takes the row lock, so two entries touching the same wallets
+queue rather than deadlock, and the constraint is checked on the locked, current row,
+so of two transfers that would each overdraw a wallet exactly one wins. On SQLite,
+writers are serialised by the transaction itself (see core/db.py).
+
+The balance moves and postings are deferred writes (core/db.py): they travel with the
+transaction's next statement or its commit, which is where an overdraft is refused, and
+the row locks are taken only then, so a busy wallet is locked for one round trip.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -34,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.util import identity_key
 
-from core.db import Base, Money, Statement, UnitOfWork, UTCDateTime, utcnow
+from core.db import Base, Money, Statement, UnitOfWork, UTCDateTime, refuse_on_violation, utcnow
 from core.errors import InsufficientFunds, InvalidInput
 from core.ids import new_id
 
@@ -47,7 +55,10 @@ class Account(Base):
     """A wallet. `owner_type` is user, merchant or system; system accounts are named by code."""
 
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("owner_type", "owner_id", "currency", "livemode"),)
+    __table_args__ = (
+        UniqueConstraint("owner_type", "owner_id", "currency", "livemode"),
+        CheckConstraint("balance >= 0 OR may_go_negative", name="no_overdraft"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner_type: Mapped[str] = mapped_column(String(10))
@@ -93,28 +104,33 @@ class Posting(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Hot statements (core/db.py): prepared once per PostgreSQL connection. The balance
-# UPDATE runs at once (the caller needs to know whether it went through); the entry and
-# its postings are deferred, to travel with the next statement the transaction sends.
+NO_OVERDRAFT = "ck_accounts_no_overdraft"  # the constraint's name in the database
+refuse_on_violation(NO_OVERDRAFT, lambda: InsufficientFunds("insufficient funds"))
+
+# Hot statements (core/db.py), all deferred: the entry, each balance move and its posting,
+# whose balance_after is read from the row just moved. A move that matches no account of
+# the entry's currency and mode leaves balance_after NULL, which the NOT NULL column
+# refuses: the entry fails whole, never half-posted.
 _MOVE = Statement(
     "UPDATE accounts SET balance = balance + CAST(:amount AS BIGINT) "
-    "WHERE id = :id AND currency = :currency AND livemode = :livemode "
-    # The no-overdraft check, evaluated on the locked, current row.
-    "AND (may_go_negative OR balance + CAST(:amount AS BIGINT) >= 0) RETURNING balance")
+    "WHERE id = :account_id AND currency = :currency AND livemode = :livemode")
 _INSERT_ENTRY = Statement(
     "INSERT INTO journal_entries (id, kind, obj_type, obj_id, livemode, currency, memo, created_at) "
     "VALUES (:id, :kind, :obj_type, :obj_id, :livemode, :currency, :memo, :created_at)",
     created_at=UTCDateTime())
 _INSERT_POSTING = Statement(
     "INSERT INTO postings (id, entry_id, account_id, amount, balance_after, kind, obj_type, obj_id, created_at) "
-    "VALUES (:id, :entry_id, :account_id, :amount, :balance_after, :kind, :obj_type, :obj_id, :created_at)",
+    # (:moved is :account_id again, named apart: PostgreSQL deduces one type per parameter.)
+    "VALUES (:id, :entry_id, :account_id, :amount, (SELECT balance FROM accounts WHERE id = :moved "
+    "AND currency = :currency AND livemode = :livemode), :kind, :obj_type, :obj_id, :created_at)",
     created_at=UTCDateTime())
 
 
 def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bool,
          currency: str, legs: list[tuple[str, int]], memo: str = "") -> JournalEntry:
-    """Move money: one balanced entry. Raises InsufficientFunds, leaving nothing changed
-    as far as the caller's transaction goes (the caller rolls back).
+    """Move money: one balanced entry, written with the transaction's next statement or
+    its commit. That is where an overdraft raises InsufficientFunds (at once on SQLite);
+    the caller's transaction (or savepoint) then rolls back and nothing has moved.
 
     The entry returned is not attached to the session (it is written by a hot statement)."""
     if currency not in CURRENCIES:
@@ -137,17 +153,12 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
                               "created_at": now})
     for account_id in sorted(merged):  # fixed lock order: no deadlocks between entries
         amount = merged[account_id]
-        rows = uow.run(_MOVE, {"id": account_id, "currency": currency, "livemode": livemode,
-                               "amount": amount})
-        if not rows:
-            acct = s.get(Account, account_id)
-            if acct is None or acct.currency != currency or acct.livemode != livemode:
-                raise ValueError(f"account {account_id} cannot take a {currency} entry in this mode")
-            raise InsufficientFunds("insufficient funds", details={"wallet": account_id})
-        uow.defer(_INSERT_POSTING, {"id": new_id("txn"), "entry_id": entry.id, "account_id": account_id,
-                                    "amount": amount, "balance_after": rows[0][0], "kind": kind,
-                                    "obj_type": obj_type, "obj_id": obj_id, "created_at": now})
-        # The balance changed under the ORM's feet: reload it if the session holds the wallet.
+        where = {"account_id": account_id, "currency": currency, "livemode": livemode}
+        uow.defer(_MOVE, {**where, "amount": amount})
+        uow.defer(_INSERT_POSTING, {**where, "moved": account_id, "id": new_id("txn"), "entry_id": entry.id,
+                                    "amount": amount,
+                                    "kind": kind, "obj_type": obj_type, "obj_id": obj_id, "created_at": now})
+        # The balance changes under the ORM's feet: reload it if the session holds the wallet.
         held = s.identity_map.get(identity_key(Account, account_id))
         if held is not None:
             s.expire(held, ["balance"])

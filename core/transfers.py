@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import crypto, events, ledger, messaging, users, wallets
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
-from core.errors import InvalidInput, InvalidState, NotFound, Refused
+from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
 from core.ids import new_id, random_string
 from core.money import format_amount
 
@@ -74,12 +74,14 @@ _INSERT = Statement(
 _LABEL = {"user": "(SELECT phone_number FROM users WHERE id = :sender_id)",
           "merchant": "(SELECT name FROM merchants WHERE id = :sender_id)"}
 _LABEL_OF = {kind: Statement(f"SELECT {label}") for kind, label in _LABEL.items()}
-# Who takes part in a transfer, in one read: the sender's wallet and label; the
-# recipient (a user already, or not) and their wallet.
-_PARTIES = """SELECT
- (SELECT id FROM accounts WHERE owner_type = :sender_type AND owner_id = :sender_id
-   AND currency = :currency AND livemode = :livemode),
- {label},
+# Who takes part in a transfer, in one read: the sender's wallet, its balance and the
+# sender's label; the recipient (a user already, or not) and their wallet.
+_SENDER_WALLET = """FROM accounts WHERE owner_type = :sender_type AND owner_id = :sender_id
+   AND currency = :currency AND livemode = :livemode"""
+_PARTIES = f"""SELECT
+ (SELECT id {_SENDER_WALLET}),
+ (SELECT balance {_SENDER_WALLET}),
+ {{label}},
  r.id,
  (SELECT id FROM accounts WHERE owner_type = 'user' AND owner_id = r.id
    AND currency = :currency AND livemode = :livemode)
@@ -140,13 +142,17 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
     if currency not in ledger.CURRENCIES:
         raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
-    src_id, label, recipient_id, dst_id = uow.run(_PARTIES_OF[sender.kind], {
+    src_id, balance, label, recipient_id, dst_id = uow.run(_PARTIES_OF[sender.kind], {
         "sender_type": sender.kind, "sender_id": sender.id, "currency": currency,
         "livemode": sender.livemode, "to_phone": to_phone})[0]
     if label is None:
         raise NotFound(f"no such {sender.kind}")
     if sender.kind == "user" and recipient_id == sender.id:
         raise InvalidInput("you cannot send money to yourself", field="to_phone_number")
+    if (balance or 0) < amount:
+        # Refused before anything is written. The ledger's constraint stays the rule: a
+        # concurrent transfer that spends the money first makes this one fail there.
+        raise InsufficientFunds("insufficient funds")
     if src_id is None:  # a first transfer in this currency: the wallet is made now
         src_id = wallets.wallet_for(uow, sender.kind, sender.id, currency, sender.livemode).id
     t = Transfer(id=new_id("tr"), livemode=sender.livemode, sender_type=sender.kind,

@@ -269,6 +269,21 @@ def user_token(client, runtime, phone: str = TEST_PHONE) -> str:
     return login(client, runtime, phone)["access_token"]
 
 
+def signed_in(rt, user_id: str, pin: str = "2468") -> tuple[str, str]:
+    """(access token, step-up token) for a user, made through core: a PIN, a session and
+    a step-up, as the API's login and step-up would leave them."""
+    from core import pins, sessions
+
+    with rt.uow() as uow:
+        pins.set_pin(uow, user_id, pin)
+        tokens = sessions.start(uow, rt, user_id)
+        uow.commit()
+    with rt.uow() as uow:  # step_up judges the PIN before this transaction begins
+        step, _ = pins.step_up(uow, rt, user_id, pin)
+        uow.commit()
+    return tokens.access_token, step
+
+
 def set_user_pin(client, token: str, pin: str = "4821") -> None:
     r = Api(client, token).post("/v1/auth/pin", {"pin": pin})
     assert r.status_code == 200, r.get_json()

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pytest
 
-from core import ledger, pins, sandbox, sessions, transfers, users, wallets
+from core import ledger, sandbox, transfers, users, wallets
 
 USERS, CLIENTS, PER_CLIENT = 50, 20, 100
 START = 100_00  # each wallet starts with $100
@@ -20,7 +20,7 @@ START = 100_00  # each wallet starts with $100
 @pytest.mark.slow
 def test_transfer_storm_conserves_money_and_runs_each_key_once(pg_runtime):
     from api.app import create_app
-    from tests.conftest import Api
+    from tests.conftest import Api, signed_in
 
     rt = pg_runtime
     app = create_app(runtime=rt)
@@ -29,13 +29,9 @@ def test_transfer_storm_conserves_money_and_runs_each_key_once(pg_runtime):
         phone = f"+23188{5000000 + i:07d}"
         with rt.uow() as uow:
             u, _ = sandbox.make_buyer(uow, phone, amount=START)
-            pins.set_pin(uow, u.id, "2468")
-            tokens = sessions.start(uow, rt, u.id)
             uow.commit()
-        with rt.uow() as uow:
-            step, _ = pins.step_up(uow, rt, u.id, "2468")
-            uow.commit()
-        people.append({"id": u.id, "phone": phone, "token": tokens.access_token, "step": step})
+        token, step = signed_in(rt, u.id)
+        people.append({"id": u.id, "phone": phone, "token": token, "step": step})
 
     first_outcome: dict[tuple, tuple] = {}   # (sender, key) -> (status, body) of the first answer
     replays: list[tuple] = []                 # (sender, key, status, body) of later answers

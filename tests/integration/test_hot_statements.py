@@ -96,6 +96,33 @@ def test_a_refused_transfer_in_a_savepoint_leaves_no_trace(runtime):
     assert _count(runtime) == 1
 
 
+def test_an_overdraft_refused_as_its_savepoint_ends_leaves_no_trace(runtime):
+    """The ledger's moves are deferred: on PostgreSQL the constraint refuses an overdraft
+    only when the batch is sent, here as the savepoint is released. The savepoint must
+    still roll back alone, entry, postings and all, and the transaction go on."""
+    from core import ledger, sandbox, users, wallets
+    from core.errors import InsufficientFunds
+
+    with runtime.uow() as uow:
+        _, a = sandbox.make_buyer(uow, "+231886000001", amount=500)
+        b = wallets.wallet_for(uow, wallets.USER, users.get_or_create(uow, "+231886000002").id, "USD", False)
+        uow.commit()
+    with runtime.uow() as uow:
+        _write(uow, "evt_before")
+        with pytest.raises(InsufficientFunds), uow.savepoint():
+            ledger.post(uow, kind="transfer", obj_type="transfer", obj_id="tr_x", livemode=False,
+                        currency="USD", legs=[(a.id, -501), (b.id, 501)])
+            _write(uow, "evt_inside")
+        _write(uow, "evt_after")
+        uow.commit()
+    assert _count(runtime) == 2
+    with runtime.uow() as uow:
+        assert [uow.session.get(ledger.Account, w.id).balance for w in (a, b)] == [500, 0]
+        assert uow.session.scalar(select(func.count()).select_from(ledger.JournalEntry)
+                                  .where(ledger.JournalEntry.obj_id == "tr_x")) == 0
+        assert ledger.check(uow) == []
+
+
 def _kill_pooled_connections(runtime) -> None:
     """Terminate, from outside, the server processes behind the pool's idle connections."""
     from sqlalchemy import create_engine, text

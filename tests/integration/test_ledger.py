@@ -41,25 +41,49 @@ def test_unbalanced_or_float_entries_are_bugs(runtime):
 
 
 def test_currency_and_mode_must_match_the_wallets(runtime):
+    from sqlalchemy.exc import IntegrityError
+
     with runtime.uow() as uow:
         _, a = sandbox.make_buyer(uow, "+231881000001")
         lrd = _user_wallet(uow, "+231881000002", "LRD")
         live = _user_wallet(uow, "+231881000003", "USD", livemode=True)
-        for other in (lrd, live):
-            with pytest.raises(ValueError):
-                ledger.post(uow, kind="x", obj_type="x", obj_id="x", livemode=False, currency="USD",
-                            legs=[(a.id, -1), (other.id, 1)])
+        uow.commit()
+    for other in (lrd, live):
+        # A programming error, refused by the database where the entry is written (at once
+        # on SQLite, with the commit on PostgreSQL): the whole entry, never half of it.
+        with runtime.uow() as uow, pytest.raises(IntegrityError, match="balance_after"):
+            ledger.post(uow, kind="x", obj_type="x", obj_id="x", livemode=False, currency="USD",
+                        legs=[(a.id, -1), (other.id, 1)])
+            uow.commit()
+    with runtime.uow() as uow:
+        assert [uow.session.get(ledger.Account, w.id).balance for w in (a, lrd, live)] == [100_000, 0, 0]
+        assert ledger.check(uow) == []
 
 
 def test_no_wallet_goes_below_zero(runtime):
     with runtime.uow() as uow:
         a = _user_wallet(uow, "+231881000001")
         b = _user_wallet(uow, "+231881000002")
-        with pytest.raises(InsufficientFunds):
-            ledger.post(uow, kind="t", obj_type="t", obj_id="t", livemode=False, currency="USD",
-                        legs=[(a.id, -1), (b.id, 1)])
-        uow.rollback()
+        uow.commit()
+    with runtime.uow() as uow, pytest.raises(InsufficientFunds):
+        ledger.post(uow, kind="t", obj_type="t", obj_id="t", livemode=False, currency="USD",
+                    legs=[(a.id, -1), (b.id, 1)])
+        uow.commit()
+    with runtime.uow() as uow:
+        assert [uow.session.get(ledger.Account, w.id).balance for w in (a, b)] == [0, 0]
         assert ledger.check(uow) == []
+
+
+def test_the_database_itself_refuses_an_overdraft(runtime):
+    """Whoever writes the balance: the constraint, not only core.ledger, keeps it."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with runtime.uow() as uow:
+        a = _user_wallet(uow, "+231881000001")
+        uow.commit()
+    with runtime.uow() as uow, pytest.raises(IntegrityError, match="no_overdraft"):
+        uow.session.execute(text("UPDATE accounts SET balance = -1 WHERE id = :id"), {"id": a.id})
 
 
 def test_check_finds_tampering(runtime):
@@ -106,10 +130,10 @@ def test_adjustment_needs_a_reason_and_is_a_ledger_entry(runtime):
     with runtime.uow() as uow:
         adjustments.adjust(uow, wallet_id=w.id, amount=500, reason="refund for failed MoMo reversal")
         uow.commit()
+    with runtime.uow() as uow, pytest.raises(InsufficientFunds):  # refused by the commit at the latest
+        adjustments.adjust(uow, wallet_id=w.id, amount=-501, reason="too much")
+        uow.commit()
     with runtime.uow() as uow:
-        with pytest.raises(InsufficientFunds):
-            adjustments.adjust(uow, wallet_id=w.id, amount=-501, reason="too much")
-        uow.rollback()
         adjustments.adjust(uow, wallet_id=w.id, amount=-200, reason="reversal")
         uow.commit()
         assert wallets.get(uow, w.id).balance == 300
