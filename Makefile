@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers clean
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers bench-jobs clean
 
 $(BIN)/soxara: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,11 @@ bench-bot: venv
 # one hot wallet; then the ledger check (bench/transfers.py; under two minutes).
 bench-transfers: venv
 	$(BIN)/python -m bench.transfers $(BENCH_ARGS)
+
+# Message deliveries/s off Redis by one `soxara worker` process: RQ's forking Worker
+# against the SimpleWorker it uses (bench/jobs.py; under a minute).
+bench-jobs: venv
+	$(BIN)/python -m bench.jobs $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) soxara.db* .pytest_cache

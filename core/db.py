@@ -9,6 +9,7 @@ registered with `after_commit` and never sees a row that was rolled back.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -103,9 +104,31 @@ def make_engine(url: str, **kw) -> Engine:
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
     engine = create_engine(url, **kw)
+    _no_connections_across_fork(engine)
     _ping_idle_connections(engine)
     _install_deferred_writes(engine)
     return engine
+
+
+_OWNER_PID = "soxara_pid"
+
+
+def _no_connections_across_fork(engine: Engine) -> None:
+    """A process forked with connections in its pool (an RQ work horse, a prefork server
+    whose app touched the database first) must not use them: both processes would talk
+    over one socket to one server session, and this one's prepared statements and
+    deferred writes would be the other's. The child drops them unclosed (closing would
+    end the parent's session) and connects anew: SQLAlchemy's own recipe."""
+
+    @event.listens_for(engine, "connect")
+    def _owner(_dbapi_conn, record):
+        record.info[_OWNER_PID] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _not_inherited(_dbapi_conn, record, proxy):
+        if record.info.get(_OWNER_PID, os.getpid()) != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise DisconnectionError("a connection made by the parent process, before the fork")
 
 
 # A pooled connection idle longer than this is pinged before it is handed out.

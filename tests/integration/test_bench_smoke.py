@@ -36,3 +36,17 @@ def test_bench_transfers_tiny_run(capsys, pg_template_url):
     assert rc == 0, out
     assert "ledger check: the ledger balances" in out and "conserved to the cent" in out
     assert "API / raw SQL:" in out and "one hot sender" in out
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_bench_jobs_tiny_run(capsys, pg_template_url, redis_url, monkeypatch):
+    """bench/jobs end to end, tiny: both worker classes drain their queue, every message
+    is sent once."""
+    from bench import jobs
+
+    monkeypatch.setattr(jobs, "REDIS_URL", redis_url)
+    rc = jobs.main(["--messages", "5"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "every message sent once" in out and "SimpleWorker / Worker:" in out

@@ -164,3 +164,45 @@ def test_a_busy_pooled_connection_that_died_fails_once_then_the_pool_reconnects(
             _write(uow, f"evt_{uow.session.scalar(select(func.random()))}")
             uow.commit()
     assert _count(pg_runtime) == 3
+
+
+@pytest.mark.postgres
+def test_a_forked_process_connects_anew_and_leaves_the_parents_connections_alone(pg_runtime):
+    """An RQ work horse or a prefork server is forked with the parent's pool: using an
+    inherited connection would share one server session between two processes."""
+    import os
+
+    from sqlalchemy import text
+
+    def backend_pid() -> int:
+        with pg_runtime.uow() as uow:
+            return uow.run(Statement("SELECT pg_backend_pid()"))[0][0]
+
+    parent_pid = backend_pid()  # pooled now, and its statement prepared
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report the server process it talks to, then leave at once
+        try:
+            os.write(write, str(backend_pid()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(child, 0)
+    child_pid = int(os.read(read, 64) or b"0")
+    os.close(read)
+    assert status == 0 and child_pid not in (0, parent_pid)
+    assert backend_pid() == parent_pid, "the parent's connection is still its own, and alive"
+    with pg_runtime.uow() as uow:  # and its prepared statements still work
+        _write(uow, "evt_after_fork")
+        uow.commit()
+    assert _count(pg_runtime) == 1
+    import time
+
+    deadline = time.monotonic() + 10  # the child's own connection went with it
+    while time.monotonic() < deadline:
+        with pg_runtime.engine.connect() as c:
+            if not c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": child_pid}):
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the child's server process outlived it")
