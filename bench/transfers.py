@@ -11,9 +11,9 @@
    random recipient among the users, a few cents, a fresh X-Idempotency-Key each, the
    sender's X-Step-Up-Token. Every one must answer 201;
 4. the baseline, in the same run, from as many concurrent clients (threads, each with
-   its own psycopg2 connection): the same transfer as raw SQL on the same tables. One
-   transaction, in the order core issues it: the journal entry, the transfer row, the
-   two balances in account-id order by conditional `UPDATE … RETURNING balance` (the row
+   its own psycopg2 connection): the same transfer as raw SQL on the same tables, the
+   least a transfer takes. One transaction: the journal entry, the transfer row, the two
+   balances in account-id order by conditional `UPDATE … RETURNING balance` (the row
    lock, the no-overdraft check and the new balance in one statement), the two postings
    with `balance_after`; COMMIT. What core.ledger.post does, without the API around it;
 5. a second baseline, to split the gap: raw SQL that sends PostgreSQL exactly what one
