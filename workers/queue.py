@@ -17,6 +17,10 @@ TICK_SECONDS = 1.0
 # back, they become one call of the batch job with the list of their arguments.
 BATCHES = {"workers.messages.deliver": "workers.messages.deliver_many"}
 MAX_COALESCED = 256
+# How long the runner waits for more of a batchable job before running what it has: a
+# WhatsApp message is none the worse for 50 ms, and under load a batch of several costs
+# little more than a batch of one.
+LINGER_SECONDS = 0.05
 
 
 def resolve(job: str):
@@ -88,11 +92,14 @@ class InProcessRunner:
                 jobs = [self._q.get(timeout=timeout)]
             except queue.Empty:
                 jobs = []
-            # What queued up while the last job ran goes together: under load, deliveries
-            # share a transaction instead of each paying for one.
+            # What queues up while the last job ran, or within LINGER_SECONDS of a batchable
+            # one, goes together: under load, deliveries share a transaction instead of
+            # each paying for one.
+            linger_until = time.monotonic() + (LINGER_SECONDS if jobs and jobs[0][0] in BATCHES else 0.0)
             while jobs and len(jobs) < MAX_COALESCED:
+                wait = linger_until - time.monotonic()
                 try:
-                    jobs.append(self._q.get_nowait())
+                    jobs.append(self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait())
                 except queue.Empty:
                     break
             for job, args in coalesce(jobs):

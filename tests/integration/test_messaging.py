@@ -278,3 +278,24 @@ def test_a_message_is_delivered_by_an_rq_worker(runtime, redis_url):
         assert row(runtime, mid).status == "sent"
     finally:
         context.set_process_runtime(None)
+
+
+def test_the_runner_waits_briefly_for_more_deliveries_to_batch(runtime, monkeypatch):
+    import time
+
+    from workers import queue as jobs_queue
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(worker, "deliver_many", lambda ids, runtime=None: calls.append(list(ids)))
+    monkeypatch.setattr(jobs_queue, "LINGER_SECONDS", 1.0)  # generous, so a slow machine still batches
+    runner = jobs_queue.InProcessRunner(runtime, "thread")
+    try:
+        runner.enqueue("workers.messages.deliver", "msg_first")
+        time.sleep(0.1)  # the runner has the first by now, and is waiting for more
+        runner.enqueue("workers.messages.deliver", "msg_second")
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        runner.stop()
+    assert calls[0] == ["msg_first", "msg_second"]
