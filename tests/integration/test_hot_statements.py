@@ -47,6 +47,49 @@ def test_a_rollback_drops_them_and_the_next_transaction_does_not_carry_them(runt
     assert _count(runtime) == 0 and _count(runtime, "tr_other") == 1
 
 
+def _orm_user(uow, phone: str) -> None:
+    from core import users
+
+    users.get_or_create(uow, phone)  # an ORM write
+
+
+def _users(runtime, *phones) -> int:
+    from core.users import User
+
+    with runtime.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(User).where(User.phone_number.in_(phones)))
+
+
+def test_hot_statements_then_the_orm_share_one_transaction(runtime):
+    """A unit of work that began with hot statements (on a plain connection) and then
+    asked for its ORM session: both commit together, or roll back together."""
+    with runtime.uow() as uow:
+        _write(uow, "evt_rolled_back")
+        _orm_user(uow, "+231886100001")
+        uow.rollback()
+        _write(uow, "evt_kept")
+        _orm_user(uow, "+231886100002")
+        uow.commit()
+    assert _count(runtime) == 1 and _users(runtime, "+231886100001") == 0
+    assert _users(runtime, "+231886100002") == 1
+    with runtime.uow() as uow:  # left without commit: neither
+        _write(uow, "evt_dropped")
+        _orm_user(uow, "+231886100003")
+    assert _count(runtime) == 1 and _users(runtime, "+231886100003") == 0
+
+
+def test_a_unit_of_work_goes_on_after_a_commit(runtime):
+    """Committed midway (as the idempotency claim does on SQLite), then more of both."""
+    with runtime.uow() as uow:
+        _write(uow, "evt_first")
+        uow.commit()
+        _orm_user(uow, "+231886100004")
+        _write(uow, "evt_second")
+        uow.commit()
+        _write(uow, "evt_third")  # never committed
+    assert _count(runtime) == 2 and _users(runtime, "+231886100004") == 1
+
+
 def test_a_savepoint_keeps_what_came_before_it_and_drops_what_it_rolled_back(runtime):
     with runtime.uow() as uow:
         _write(uow, "evt_before")
