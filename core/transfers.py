@@ -76,16 +76,17 @@ _LABEL = {"user": "(SELECT phone_number FROM users WHERE id = :sender_id)",
 _LABEL_OF = {kind: Statement(f"SELECT {label}") for kind, label in _LABEL.items()}
 # Who takes part in a transfer, in one read: the sender's wallet, its balance and the
 # sender's label; the recipient (a user already, or not) and their wallet.
-_SENDER_WALLET = """FROM accounts WHERE owner_type = :sender_type AND owner_id = :sender_id
-   AND currency = :currency AND livemode = :livemode"""
-_PARTIES = f"""SELECT
- (SELECT id {_SENDER_WALLET}),
- (SELECT balance {_SENDER_WALLET}),
- {{label}},
+_PARTIES = """SELECT
+ s.id,
+ s.balance,
+ {label},
  r.id,
  (SELECT id FROM accounts WHERE owner_type = 'user' AND owner_id = r.id
    AND currency = :currency AND livemode = :livemode)
-FROM (SELECT 1 AS one) o LEFT JOIN users r ON r.phone_number = :to_phone"""
+FROM (SELECT 1 AS one) o
+ LEFT JOIN accounts s ON s.owner_type = :sender_type AND s.owner_id = :sender_id
+   AND s.currency = :currency AND s.livemode = :livemode
+ LEFT JOIN users r ON r.phone_number = :to_phone"""
 _PARTIES_OF = {kind: Statement(_PARTIES.format(label=label)) for kind, label in _LABEL.items()}
 
 

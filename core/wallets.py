@@ -27,21 +27,17 @@ SYSTEM_ACCOUNTS = {
 }
 
 
-def _owned(owner_type: str, owner_id: str, currency: str, livemode: bool):
-    return select(Account).where(Account.owner_type == owner_type, Account.owner_id == owner_id,
-                                 Account.currency == currency, Account.livemode == livemode)
-
-
 def find_wallet(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
                 livemode: bool) -> Account | None:
-    return uow.session.scalar(_owned(owner_type, owner_id, currency, livemode))
+    return uow.session.scalar(select(Account).where(
+        Account.owner_type == owner_type, Account.owner_id == owner_id,
+        Account.currency == currency, Account.livemode == livemode))
 
 
 def wallet_for(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
                livemode: bool) -> Account:
     """The owner's wallet in this currency and mode, created the first time it is needed."""
-    q = _owned(owner_type, owner_id, currency, livemode)
-    acct = uow.session.scalar(q)
+    acct = find_wallet(uow, owner_type, owner_id, currency, livemode)
     if acct is not None:
         return acct
     acct = Account(id=new_id("wal"), owner_type=owner_type, owner_id=owner_id, currency=currency,
@@ -52,8 +48,9 @@ def wallet_for(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
         with uow.session.begin_nested():
             uow.session.add(acct)
     except IntegrityError:  # created concurrently: use theirs
-        acct = uow.session.scalar(q)
-        assert acct is not None
+        found = find_wallet(uow, owner_type, owner_id, currency, livemode)
+        assert found is not None
+        acct = found
     return acct
 
 

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import text
 
 from core import adjustments, ledger, sandbox, transfers, users, wallets
-from core.db import Statement
 from core.errors import InsufficientFunds
 from tests.conftest import signed_in
 
@@ -75,7 +74,7 @@ def test_the_api_stores_a_refusal_that_came_with_the_commit(pg_runtime):
 
     with rt.uow() as operator:
         adjustments.adjust(operator, wallet_id=w.id, amount=-500, reason="chargeback")
-        operator.run(Statement("SELECT 1"))  # sends the move with it: the row is locked now
+        operator.send_deferred()  # the move is sent: the row is locked now
         request = threading.Thread(target=lambda: answers.append(http.post("/v1/transfers", json=body,
                                                                            headers=headers)))
         request.start()

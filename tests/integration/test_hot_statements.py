@@ -16,6 +16,7 @@ _EVENT = Statement(
     "VALUES (:id, 'transfer.created', FALSE, NULL, 'transfer', :object_id, '{}', :created_at)",
     created_at=UTCDateTime())
 _COUNT = Statement("SELECT count(*) FROM events WHERE object_id = :object_id")
+_BACKEND_PID = Statement("SELECT pg_backend_pid()")
 
 
 def _write(uow, event_id: str, object_id: str = "tr_hot") -> None:
@@ -219,7 +220,7 @@ def test_a_forked_process_connects_anew_and_leaves_the_parents_connections_alone
 
     def backend_pid() -> int:
         with pg_runtime.uow() as uow:
-            return uow.run(Statement("SELECT pg_backend_pid()"))[0][0]
+            return uow.run(_BACKEND_PID)[0][0]
 
     parent_pid = backend_pid()  # pooled now, and its statement prepared
     read, write = os.pipe()
