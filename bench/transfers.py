@@ -118,13 +118,14 @@ class Transfers:
     of the API's statements (`target`: the database URL)."""
 
     name: str
-    via: str  # "api" | "raw" | "replica"
+    via: str  # "api" | "rawflask" | "raw" | "replica"
     target: int | str
     people: list[Person]
     hot: bool = False
 
-    def client(self, index: int) -> _ApiClient | _RawClient | _ReplicaClient:
-        return {"api": _ApiClient, "raw": _RawClient, "replica": _ReplicaClient}[self.via](self)
+    def client(self, index: int) -> _ApiClient | _RawFlaskClient | _RawClient | _ReplicaClient:
+        return {"api": _ApiClient, "rawflask": _RawFlaskClient, "raw": _RawClient,
+                "replica": _ReplicaClient}[self.via](self)
 
     def pick(self, rng: random.Random) -> tuple[Person, Person, int]:
         """(sender, recipient, amount in cents): two distinct people."""
@@ -150,6 +151,17 @@ class _ApiClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+class _RawFlaskClient(_ApiClient):
+    """POST /transfers to bench/rawflask.py: the raw-SQL transfer behind a bare Flask route."""
+
+    def once(self) -> bool:
+        src, dst, amount = self.load.pick(self.rng)
+        body = json.dumps({"from_user": src.user_id, "from_wallet": src.wallet_id, "to_user": dst.user_id,
+                           "to_wallet": dst.wallet_id, "to_phone": dst.phone, "amount": amount}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        return self.http.request("POST", "/transfers", body, headers) == 201
 
 
 # Conditional: never below zero (the same condition core.ledger.post puts on the row).
@@ -346,12 +358,16 @@ def main(argv=None) -> int:
         people = seed(env, args.users)
         seeded = time.time()
         server = Gunicorn("wsgi:app", env, workers=args.workers, threads=args.threads, log_path=log_path)
+        ceiling = Gunicorn("bench.rawflask:app", env, workers=args.workers, threads=args.threads,
+                           log_path=log_path)
         try:
             server.wait_ready("/healthz")
+            ceiling.wait_ready("/healthz")
             cpu_before = server.cpu_seconds()
-            raw, replica, api, raw_hot, api_hot = run_interleaved([
+            raw, replica, flask_raw, api, raw_hot, api_hot = run_interleaved([
                 Transfers("raw SQL (psycopg2)", "raw", url, people),
                 Transfers("raw SQL, the API's statements", "replica", url, people),
+                Transfers("raw SQL behind a bare Flask route", "rawflask", ceiling.port, people),
                 Transfers("POST /v1/transfers", "api", server.port, people),
                 Transfers("raw SQL, one hot sender", "raw", url, people, hot=True),
                 Transfers("POST /v1/transfers, one hot sender", "api", server.port, people, hot=True),
@@ -359,6 +375,7 @@ def main(argv=None) -> int:
             cpu_after = server.cpu_seconds()
         finally:
             server.stop()
+            ceiling.stop()
         after = aftermath(env, people)
 
     print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.clients} concurrent clients "
@@ -366,13 +383,16 @@ def main(argv=None) -> int:
           f"{args.users} users; {args.warmup:g} s warm-up, then {args.duration:g} s measured per scenario in "
           f"{args.rounds} interleaved slices; PostgreSQL; {os.cpu_count()} cores shared by clients, server "
           f"and database")
-    rows = [raw, replica, api, raw_hot, api_hot]
-    print_table(rows, unit="tr/s", baseline=[None, raw, raw, None, raw_hot], base_label="raw", width=36)
+    rows = [raw, replica, flask_raw, api, raw_hot, api_hot]
+    print_table(rows, unit="tr/s", baseline=[None, raw, raw, raw, None, raw_hot], base_label="raw", width=36)
     print(f"API / raw SQL: {ratio(api.per_second, raw.per_second):.2f} (target >= 0.5); one hot sender: "
           f"API {api_hot.per_second:.0f}/s, raw {raw_hot.per_second:.0f}/s "
           f"({ratio(api_hot.per_second, raw_hot.per_second):.2f}); the API's own statements as raw SQL "
           f"reach {ratio(replica.per_second, raw.per_second):.2f} of raw, the API "
           f"{ratio(api.per_second, replica.per_second):.2f} of them")
+    print(f"the ceiling for any Flask route under this gunicorn: the raw-SQL transfer behind a bare route "
+          f"reaches {ratio(flask_raw.per_second, raw.per_second):.2f} of raw; the API "
+          f"{ratio(api.per_second, flask_raw.per_second):.2f} of that ceiling")
     breaches = after["ledger_breaches"]
     print(f"ledger check: {'the ledger balances' if not breaches else f'{len(breaches)} BREACHES'} "
           f"({after['transfers']} transfers, {after['postings']} postings); users' money "
