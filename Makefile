@@ -50,7 +50,8 @@ bench-bot: venv
 
 # User-to-user POST /v1/transfers under gunicorn on a fresh PostgreSQL database against the
 # same transfer as raw SQL through psycopg2 in the same run, spread over 50 wallets and on
-# one hot wallet; then the ledger check (bench/transfers.py; under two minutes).
+# one hot wallet, and two ceilings (raw SQL, and the API's statements as one PL/pgSQL call,
+# each behind a bare Flask route); then the ledger check (bench/transfers.py; about two minutes).
 bench-transfers: venv
 	$(BIN)/python -m bench.transfers $(BENCH_ARGS)
 

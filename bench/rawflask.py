@@ -19,20 +19,26 @@ from flask import Flask, Response, request
 
 from bench.transfers import Person, _RawClient
 
-app = Flask("rawflask")
 _local = threading.local()
 
 
-def _connection():
+def bare_app(name: str) -> Flask:
+    """A bare Flask app with the /healthz the bench waits for."""
+    app = Flask(name)
+    app.add_url_rule("/healthz", view_func=lambda: Response(b'{"ok":true}', mimetype="application/json"))
+    return app
+
+
+def thread_connection(*, autocommit: bool = False):
+    """This thread's own psycopg2 connection to the bench database."""
     conn = getattr(_local, "conn", None)
     if conn is None or conn.closed:
         conn = _local.conn = psycopg2.connect(os.environ["SOXARA_DATABASE_URL"])
+        conn.autocommit = autocommit
     return conn
 
 
-@app.get("/healthz")
-def healthz():
-    return Response(b'{"ok":true}', mimetype="application/json")
+app = bare_app("rawflask")
 
 
 @app.post("/transfers")
@@ -40,7 +46,7 @@ def transfer():
     b = json.loads(request.get_data())
     src = Person(b["from_user"], b["from_wallet"], "", "", "", "", "")
     dst = Person(b["to_user"], b["to_wallet"], b["to_phone"], "", "", "", "")
-    conn = _connection()
+    conn = thread_connection()
     try:
         with conn.cursor() as cur:
             tid, _ = _RawClient.move(cur, src, dst, int(b["amount"]))

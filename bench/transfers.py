@@ -118,14 +118,14 @@ class Transfers:
     of the API's statements (`target`: the database URL)."""
 
     name: str
-    via: str  # "api" | "rawflask" | "raw" | "replica"
+    via: str  # "api" | "rawflask" | "procflask" | "raw" | "replica"
     target: int | str
     people: list[Person]
     hot: bool = False
 
-    def client(self, index: int) -> _ApiClient | _RawFlaskClient | _RawClient | _ReplicaClient:
-        return {"api": _ApiClient, "rawflask": _RawFlaskClient, "raw": _RawClient,
-                "replica": _ReplicaClient}[self.via](self)
+    def client(self, index: int) -> _ApiClient | _RawClient | _ReplicaClient:
+        return {"api": _ApiClient, "rawflask": _RawFlaskClient, "procflask": _ProcFlaskClient,
+                "raw": _RawClient, "replica": _ReplicaClient}[self.via](self)
 
     def pick(self, rng: random.Random) -> tuple[Person, Person, int]:
         """(sender, recipient, amount in cents): two distinct people."""
@@ -160,6 +160,17 @@ class _RawFlaskClient(_ApiClient):
         src, dst, amount = self.load.pick(self.rng)
         body = json.dumps({"from_user": src.user_id, "from_wallet": src.wallet_id, "to_user": dst.user_id,
                            "to_wallet": dst.wallet_id, "to_phone": dst.phone, "amount": amount}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        return self.http.request("POST", "/transfers", body, headers) == 201
+
+
+class _ProcFlaskClient(_ApiClient):
+    """POST /transfers to bench/procflask.py: the API's statements as one PL/pgSQL call."""
+
+    def once(self) -> bool:
+        src, dst, amount = self.load.pick(self.rng)
+        body = json.dumps({"session": src.session_id, "from_user": src.user_id, "step_up_hash": src.step_up_hash,
+                           "to_phone": dst.phone, "amount": amount}).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         return self.http.request("POST", "/transfers", body, headers) == 201
 
@@ -358,24 +369,29 @@ def main(argv=None) -> int:
         people = seed(env, args.users)
         seeded = time.time()
         server = Gunicorn("wsgi:app", env, workers=args.workers, threads=args.threads, log_path=log_path)
-        ceiling = Gunicorn("bench.rawflask:app", env, workers=args.workers, threads=args.threads,
-                           log_path=log_path)
+        from bench.procflask import create_function
+
+        create_function(url)
+        ceilings = [Gunicorn(f"bench.{app}:app", env, workers=args.workers, threads=args.threads,
+                             log_path=log_path) for app in ("rawflask", "procflask")]
         try:
-            server.wait_ready("/healthz")
-            ceiling.wait_ready("/healthz")
+            for s in [server, *ceilings]:
+                s.wait_ready("/healthz")
             cpu_before = server.cpu_seconds()
-            raw, replica, flask_raw, api, raw_hot, api_hot = run_interleaved([
+            raw, replica, flask_raw, flask_proc, api, raw_hot, api_hot = run_interleaved([
                 Transfers("raw SQL (psycopg2)", "raw", url, people),
                 Transfers("raw SQL, the API's statements", "replica", url, people),
-                Transfers("raw SQL behind a bare Flask route", "rawflask", ceiling.port, people),
+                Transfers("raw SQL behind a bare Flask route", "rawflask", ceilings[0].port, people),
+                Transfers("API's statements, one PL/pgSQL call", "procflask", ceilings[1].port,
+                          people),
                 Transfers("POST /v1/transfers", "api", server.port, people),
                 Transfers("raw SQL, one hot sender", "raw", url, people, hot=True),
                 Transfers("POST /v1/transfers, one hot sender", "api", server.port, people, hot=True),
             ], **load_options(args))
             cpu_after = server.cpu_seconds()
         finally:
-            server.stop()
-            ceiling.stop()
+            for s in [server, *ceilings]:
+                s.stop()
         after = aftermath(env, people)
 
     print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {args.clients} concurrent clients "
@@ -383,8 +399,8 @@ def main(argv=None) -> int:
           f"{args.users} users; {args.warmup:g} s warm-up, then {args.duration:g} s measured per scenario in "
           f"{args.rounds} interleaved slices; PostgreSQL; {os.cpu_count()} cores shared by clients, server "
           f"and database")
-    rows = [raw, replica, flask_raw, api, raw_hot, api_hot]
-    print_table(rows, unit="tr/s", baseline=[None, raw, raw, raw, None, raw_hot], base_label="raw", width=36)
+    rows = [raw, replica, flask_raw, flask_proc, api, raw_hot, api_hot]
+    print_table(rows, unit="tr/s", baseline=[None, raw, raw, raw, raw, None, raw_hot], base_label="raw", width=36)
     print(f"API / raw SQL: {ratio(api.per_second, raw.per_second):.2f} (target >= 0.5); one hot sender: "
           f"API {api_hot.per_second:.0f}/s, raw {raw_hot.per_second:.0f}/s "
           f"({ratio(api_hot.per_second, raw_hot.per_second):.2f}); the API's own statements as raw SQL "
@@ -392,7 +408,8 @@ def main(argv=None) -> int:
           f"{ratio(api.per_second, replica.per_second):.2f} of them")
     print(f"the ceiling for any Flask route under this gunicorn: the raw-SQL transfer behind a bare route "
           f"reaches {ratio(flask_raw.per_second, raw.per_second):.2f} of raw; the API "
-          f"{ratio(api.per_second, flask_raw.per_second):.2f} of that ceiling")
+          f"{ratio(api.per_second, flask_raw.per_second):.2f} of that ceiling; the API's statements as one "
+          f"PL/pgSQL call behind a bare route reach {ratio(flask_proc.per_second, raw.per_second):.2f} of raw")
     breaches = after["ledger_breaches"]
     print(f"ledger check: {'the ledger balances' if not breaches else f'{len(breaches)} BREACHES'} "
           f"({after['transfers']} transfers, {after['postings']} postings); users' money "

@@ -26,7 +26,9 @@ def test_bench_load_generator_against_the_baseline_app(tmp_path):
 @pytest.mark.postgres
 def test_bench_transfers_tiny_run(capsys, pg_template_url):
     """A whole bench/transfers run, tiny: its own database (created, dropped), API and raw
-    transfers, the hot wallet, then the ledger check. (`pg_template_url` is only here to
+    transfers, the two ceilings (raw SQL and the API's statements as one PL/pgSQL call,
+    each behind a bare Flask route), the hot wallet, then the ledger check over every row
+    all of them wrote. (`pg_template_url` is only here to
     skip, or fail under CI=true, where PostgreSQL is absent.)"""
     from bench import transfers
 
@@ -36,6 +38,7 @@ def test_bench_transfers_tiny_run(capsys, pg_template_url):
     assert rc == 0, out
     assert "ledger check: the ledger balances" in out and "conserved to the cent" in out
     assert "API / raw SQL:" in out and "one hot sender" in out
+    assert "raw SQL behind a bare Flask route" in out and "one PL/pgSQL call" in out
 
 
 @pytest.mark.postgres
