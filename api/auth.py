@@ -54,21 +54,23 @@ def authenticate(uow: UnitOfWork, runtime, accepts: str) -> Principal:
     token = bearer_token()
     if token is None:
         raise ApiError(401, "UNAUTHORIZED", "send Authorization: Bearer <token>")
+    # A valid token of the other kind is a role the route does not serve (403); a token
+    # that is not valid at all is 401 whatever its kind.
     if token.startswith("sxm_"):
-        if accepts not in (KEY, KEY_OR_USER):
-            raise ApiError(401, "UNAUTHORIZED", "this route takes a user's access token, not an API key")
         key = merchants.authenticate_key(uow, runtime.secret_key, token)
         if key is None:
             raise ApiError(401, "UNAUTHORIZED", "invalid or revoked API key")
+        if accepts not in (KEY, KEY_OR_USER):
+            raise ApiError(403, "FORBIDDEN", "this route takes a user's access token, not an API key")
         return Principal(kind="key", merchant_id=key.merchant_id, livemode=key.livemode,
                          key_id=key.id, key_prefix=key.prefix, scopes=key.scope_list)
-    if accepts not in (USER, KEY_OR_USER):
-        raise ApiError(401, "UNAUTHORIZED", "this route takes a merchant API key")
     from core import sessions
 
     found = sessions.authenticate_access_token(uow, runtime.settings, token)
     if found is None:
         raise ApiError(401, "UNAUTHORIZED", "invalid, expired or revoked access token")
+    if accepts not in (USER, KEY_OR_USER):
+        raise ApiError(403, "FORBIDDEN", "this route takes a merchant API key, not a user's access token")
     user_id, session_id = found
     return Principal(kind="user", user_id=user_id, session_id=session_id,
                      livemode=runtime.settings.user_mode_live)

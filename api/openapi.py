@@ -52,7 +52,9 @@ Soxara's merchant and app API. Conventions that hold on every `/v1` route:
 - **Auth**: `Authorization: Bearer <token>`, either a merchant API key
   (`sxm_test_…` / `sxm_live_…`) or a user access token from `/v1/auth/verify-otp`.
   Missing, malformed, expired or revoked: 401 `UNAUTHORIZED`. A key without the route's
-  scope: 403 `FORBIDDEN`, the message names the scope.
+  scope: 403 `FORBIDDEN`, the message names the scope. A valid token of the kind the
+  route does not take (a user's token on a merchant route, a key on a user's): 403
+  `FORBIDDEN`.
 - **Envelope**: success `{"success": true, "data": …}`; error
   `{"success": false, "error": {"code", "message", "details"?}}`. Clients switch on `code`.
 - **Idempotency**: every POST, PATCH and DELETE requires `X-Idempotency-Key` (1–255
@@ -152,7 +154,7 @@ def error_statuses(spec: EndpointSpec, has_path_params: bool) -> list[int]:
     statuses = set(spec.errors)
     if spec.auth != NONE:
         statuses.add(401)
-    if spec.scope or spec.step_up:
+    if spec.scope or spec.step_up or spec.auth in (KEY, USER):  # KEY, USER: the other kind of token
         statuses.add(403)
     if spec.method in MUTATING:
         statuses.update((400, 409, 415, 422))

@@ -34,6 +34,22 @@ def test_bad_bearer_is_401(client, merchant, header):
     assert r.status_code == 401 and err(r) == "UNAUTHORIZED"
 
 
+def test_a_valid_token_of_the_other_kind_is_403_an_invalid_one_401(client, runtime, api):
+    """A user's token on a merchant route, a key on a user's route: a role the route does
+    not serve (403). A token that is not valid stays 401 on either kind of route."""
+    from tests.conftest import Api, user_token
+
+    user = Api(client, user_token(client, runtime))
+    r = user.get("/v1/merchant")
+    assert r.status_code == 403 and err(r) == "FORBIDDEN" and "API key" in r.get_json()["error"]["message"]
+    r = api.post("/v1/auth/step-up", {"pin": "2468"})
+    assert r.status_code == 403 and err(r) == "FORBIDDEN"
+    r = Api(client, "sxm_test_AAAAAAAAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").post("/v1/auth/step-up", {"pin": "2468"})
+    assert r.status_code == 401 and err(r) == "UNAUTHORIZED"
+    r = Api(client, "not-a-token").post("/v1/auth/step-up", {"pin": "2468"})
+    assert r.status_code == 401 and err(r) == "UNAUTHORIZED"
+
+
 def test_success_envelope_and_trace_ids_differ(api):
     a = api.get("/v1/merchant")
     b = api.get("/v1/merchant")

@@ -235,7 +235,7 @@ def test_a_new_route_appears_with_its_schemas(probe_doc):
     q = {p["name"]: p for p in listing["parameters"]}
     assert q["limit"]["schema"]["minimum"] == 1 and q["limit"]["schema"]["maximum"] == 100
     assert q["cursor"]["schema"]["type"] == "string", "a query parameter is never null"
-    assert {int(s) for s in listing["responses"]} == {200, 401, 422, 500}
+    assert {int(s) for s in listing["responses"]} == {200, 401, 403, 422, 500}  # 403: a key, not a user
 
     public = doc["paths"]["/v1/probes/public"]["get"]
     assert public["security"] == []
@@ -251,6 +251,7 @@ def test_error_statuses_rules():
         base.update(kw)
         return EndpointSpec(**base)
 
-    assert error_statuses(spec(), False) == [401, 500]
+    assert error_statuses(spec(), False) == [401, 403, 500]  # 403: a valid token of the other kind
+    assert error_statuses(spec(auth=KEY_OR_USER), False) == [401, 500]
     assert error_statuses(spec(auth=NONE, method="POST", status=202), False) == [400, 409, 415, 422, 500]
     assert error_statuses(spec(scope="a:b", errors=[429]), True) == [401, 403, 404, 429, 500]
