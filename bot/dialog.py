@@ -808,7 +808,7 @@ class Dialog:
         for transfer_id in offer:
             # Each on its own: one that expired meanwhile does not stop the others.
             self.claim_with(lambda tid=transfer_id: transfers.claim_for_recipient(
-                self.uow, self.rt, user_id=self.user_id, transfer_id=tid))
+                self.uow, self.rt, user_id=self.user_id, livemode=self.livemode, transfer_id=tid))
 
     def claim(self, code: str | None) -> None:
         """`CLAIM <code>`: money sent to this number moves in. Claiming takes nothing from
@@ -819,7 +819,7 @@ class Dialog:
             self.say(copy.CLAIM_ASK)
             return
         outcome = self.claim_with(lambda: transfers.claim(
-            self.uow, self.rt, user_id=self.user_id, claim_code=code))
+            self.uow, self.rt, user_id=self.user_id, livemode=self.livemode, claim_code=code))
         # A code that matches nothing may be a typo: the next message is another try.
         self.goto(S.CLAIM_CODE if outcome == "not_found" else S.MENU)
 

@@ -206,21 +206,29 @@ def _locked(uow: UnitOfWork, transfer_id: str) -> Transfer | None:
     return uow.session.scalar(select(Transfer).where(Transfer.id == transfer_id).with_for_update())
 
 
-def claim(uow: UnitOfWork, rt, *, user_id: str, claim_code: str, now: datetime | None = None) -> Transfer:
-    """Move a pending transfer to the user it was sent to. Only that phone may claim it."""
+def _theirs(t: Transfer | None, user, livemode: bool) -> bool:
+    """Sent to this user's phone, in the mode they act in: a test transfer's money lands in
+    a test wallet, which a person acting live never sees (and the other way round)."""
+    return t is not None and t.to_phone_number == user.phone_number and t.livemode == livemode
+
+
+def claim(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, claim_code: str,
+          now: datetime | None = None) -> Transfer:
+    """Move a pending transfer to the user it was sent to. Only that phone may claim it,
+    acting in the transfer's mode."""
     now = now or utcnow()
     user = users.get(uow, user_id)
     code = (claim_code or "").strip().upper()
     found = uow.session.scalar(select(Transfer.id).where(Transfer.claim_code_hash == _hash_code(rt, code))) \
         if code else None
     t = _locked(uow, found) if found else None
-    # Someone else's code looks exactly like a code that does not exist.
-    if t is None or t.to_phone_number != user.phone_number:
+    # Someone else's code, or one of the other mode, looks exactly like no code at all.
+    if not _theirs(t, user, livemode):
         raise NotFound("no transfer with this claim code was sent to your number")
     return _claim_locked(uow, rt, t, user, now)
 
 
-def claim_for_recipient(uow: UnitOfWork, rt, *, user_id: str, transfer_id: str,
+def claim_for_recipient(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, transfer_id: str,
                         now: datetime | None = None) -> Transfer:
     """Claim a pending transfer by id for the user whose phone it was sent to.
 
@@ -230,7 +238,7 @@ def claim_for_recipient(uow: UnitOfWork, rt, *, user_id: str, transfer_id: str,
     now = now or utcnow()
     user = users.get(uow, user_id)
     t = _locked(uow, transfer_id)
-    if t is None or t.to_phone_number != user.phone_number:
+    if not _theirs(t, user, livemode):
         raise NotFound("no such transfer was sent to your number")
     return _claim_locked(uow, rt, t, user, now)
 

@@ -42,4 +42,4 @@ def get_transfer(ctx):
 def claim_transfer(ctx, body):
     """Claim money sent to your number (only the phone it was sent to can)."""
     return transfers.claim(ctx.uow, ctx.runtime, user_id=ctx.principal.user_id,
-                           claim_code=body["claim_code"])
+                           livemode=ctx.principal.livemode, claim_code=body["claim_code"])

@@ -125,7 +125,7 @@ def test_a_claim_after_the_window_is_refused_even_before_the_sweeper_runs(pg_run
     from core.errors import Refused
 
     with rt.uow() as uow, pytest.raises(Refused) as e:
-        transfers.claim(uow, rt, user_id=newbie.id, claim_code=code,
+        transfers.claim(uow, rt, user_id=newbie.id, livemode=False, claim_code=code,
                         now=t.claim_expires_at + timedelta(seconds=1))
     assert e.value.code == "CLAIM_EXPIRED"
     with rt.uow() as uow:

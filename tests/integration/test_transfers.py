@@ -84,7 +84,7 @@ def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow:
-        done = transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code.lower())
+        done = transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code.lower())
         uow.commit()
     assert done.status == "claimed"
     with runtime.uow() as uow:
@@ -92,7 +92,7 @@ def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
         assert wallets.system_account(uow, "claims_held", "USD", False).balance == 0
         assert ledger.check(uow) == []
     with runtime.uow() as uow, pytest.raises(InvalidState):
-        transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code)
+        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
 def test_the_transcript_keeps_the_claim_code_masked(runtime, alice):
@@ -108,15 +108,15 @@ def test_the_logged_in_recipient_claims_by_id(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow, pytest.raises(NotFound):
-        transfers.claim_for_recipient(uow, runtime, user_id=mallory.id, transfer_id=t.id)
+        transfers.claim_for_recipient(uow, runtime, user_id=mallory.id, livemode=False, transfer_id=t.id)
     with runtime.uow() as uow:
         assert [p.id for p in transfers.pending_claims_for(uow, NEWBIE)] == [t.id]
-        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, transfer_id=t.id)
+        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
         uow.commit()
     with runtime.uow() as uow:
         assert _balance(uow, NEWBIE) == 500 and transfers.pending_claims_for(uow, NEWBIE) == []
     with runtime.uow() as uow, pytest.raises(InvalidState):
-        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, transfer_id=t.id)
+        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
 
 
 def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
@@ -126,7 +126,7 @@ def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
         uow.commit()
     for attempt in (code, "WRONGCOD", ""):
         with runtime.uow() as uow, pytest.raises(NotFound):
-            transfers.claim(uow, runtime, user_id=mallory.id, claim_code=attempt)
+            transfers.claim(uow, runtime, user_id=mallory.id, livemode=False, claim_code=attempt)
     with runtime.uow() as uow:
         assert _balance(uow, MALLORY) == 0
 
@@ -138,7 +138,7 @@ def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow, pytest.raises(Refused) as e:
-        transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code, now=later)
+        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code, now=later)
     assert e.value.code == "CLAIM_EXPIRED"
     # Test mode would auto-claim; expiry first here, as the window passed.
     assert transfers.expire_due(runtime, later) == 1
@@ -148,7 +148,7 @@ def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
         assert _balance(uow, ALICE) == 100000
         assert ledger.check(uow) == []
     with runtime.uow() as uow, pytest.raises(Refused):
-        transfers.claim(uow, runtime, user_id=newbie.id, claim_code=code)
+        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
 def test_test_mode_claims_complete_by_themselves(runtime, alice):
@@ -172,6 +172,37 @@ def test_live_mode_never_auto_claims(runtime):
         uow.commit()
     assert t.auto_claim_at is None
     assert transfers.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
+
+
+def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
+    """Live money waits in live claims-held and lands in a live wallet: someone acting in
+    test mode (a development deployment's users) sees no such transfer, and the money
+    stays held, rather than landing in a wallet they never see."""
+    from core import adjustments
+
+    with runtime.uow() as uow:
+        u = users.get_or_create(uow, ALICE)
+        w = wallets.wallet_for(uow, wallets.USER, u.id, "USD", True)
+        adjustments.adjust(uow, wallet_id=w.id, amount=1000, reason="test credit")
+        t = transfers.send(uow, runtime, sender=transfers.Party("user", u.id, True), amount=400,
+                           currency="USD", to_phone=NEWBIE)
+        newbie = users.get_or_create(uow, NEWBIE)
+        uow.commit()
+    code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0].strip()
+    for attempt in (lambda uow: transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code),
+                    lambda uow: transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False,
+                                                              transfer_id=t.id)):
+        with runtime.uow() as uow, pytest.raises(NotFound):
+            attempt(uow)
+    with runtime.uow() as uow:
+        assert wallets.system_account(uow, "claims_held", "USD", True).balance == 400
+        assert transfers.pending_claims_for(uow, NEWBIE, livemode=False) == []
+        done = transfers.claim(uow, runtime, user_id=newbie.id, livemode=True, claim_code=code)
+        uow.commit()
+    assert done.status == "claimed"
+    with runtime.uow() as uow:
+        assert _balance(uow, NEWBIE, livemode=True) == 400 and _balance(uow, NEWBIE) == 0
+        assert ledger.check(uow) == []
 
 
 def test_merchant_payout(runtime):
