@@ -206,10 +206,10 @@ def _locked(uow: UnitOfWork, transfer_id: str) -> Transfer | None:
     return uow.session.scalar(select(Transfer).where(Transfer.id == transfer_id).with_for_update())
 
 
-def _theirs(t: Transfer | None, user, livemode: bool) -> bool:
+def _theirs(t: Transfer, user, livemode: bool) -> bool:
     """Sent to this user's phone, in the mode they act in: a test transfer's money lands in
     a test wallet, which a person acting live never sees (and the other way round)."""
-    return t is not None and t.to_phone_number == user.phone_number and t.livemode == livemode
+    return t.to_phone_number == user.phone_number and t.livemode == livemode
 
 
 def claim(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, claim_code: str,
@@ -223,7 +223,7 @@ def claim(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, claim_code: str,
         if code else None
     t = _locked(uow, found) if found else None
     # Someone else's code, or one of the other mode, looks exactly like no code at all.
-    if not _theirs(t, user, livemode):
+    if t is None or not _theirs(t, user, livemode):
         raise NotFound("no transfer with this claim code was sent to your number")
     return _claim_locked(uow, rt, t, user, now)
 
@@ -238,7 +238,7 @@ def claim_for_recipient(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, tr
     now = now or utcnow()
     user = users.get(uow, user_id)
     t = _locked(uow, transfer_id)
-    if not _theirs(t, user, livemode):
+    if t is None or not _theirs(t, user, livemode):
         raise NotFound("no such transfer was sent to your number")
     return _claim_locked(uow, rt, t, user, now)
 
