@@ -122,6 +122,11 @@ def _soxara_fields(self, field, ret, **kw) -> dict:
             out["type"] = json_type
     elif "type" not in ret and ret.get("enum") and all(isinstance(v, str) for v in ret["enum"]):
         out["type"] = "string"  # a Method/Function field documented by its enum
+    pattern = ret.get("pattern")
+    if pattern and (pattern.startswith("\\A") or pattern.endswith("\\Z")):
+        # Python's anchors (a "$" there lets a final newline through) in ECMA-262's words,
+        # where "^" and "$" anchor the whole string.
+        out["pattern"] = "^" + pattern.removeprefix("\\A").removesuffix("\\Z") + "$"
     return out
 
 

@@ -30,8 +30,8 @@ _SEND = re.compile(r"^SEND\s+(?P<rest>.+)$", re.I | re.S)
 _CLAIM = re.compile(r"^CLAIM(?:\s+(?P<code>\S+))?\s*$", re.I)
 _CURRENCY_WORDS = {"USD": "USD", "US$": "USD", "$": "USD",
                    "LRD": "LRD", "L$": "LRD", "LD": "LRD", "LIB": "LRD"}
-_PIN = re.compile(r"^\d{4,6}$")
-_OTP = re.compile(r"^\d{6}$")
+_PIN = re.compile(r"\A[0-9]{4,6}\Z")
+_OTP = re.compile(r"\A[0-9]{6}\Z")
 
 
 def clean(text: str | None) -> str:

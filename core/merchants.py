@@ -33,7 +33,7 @@ SCOPES = (
     "api_keys:manage",
 )
 DEFAULT_SCOPES = ("payments:create", "payments:read")
-KEY_RE = re.compile(r"^sxm_(test|live)_([A-Za-z0-9]{8})([A-Za-z0-9]{32})$")
+KEY_RE = re.compile(r"\Asxm_(test|live)_([A-Za-z0-9]{8})([A-Za-z0-9]{32})\Z")
 
 
 class Merchant(Base):

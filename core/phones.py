@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import phonenumbers
 
 from core.errors import InvalidInput
 
 DEFAULT_REGION = "LR"
+_E164 = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")
 
 
 def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
@@ -29,8 +31,10 @@ def normalise_e164(text: str) -> str:
 
     Cached: parsing with phonenumbers costs more than the rest of a request's checks,
     and the same few numbers come again and again (an invalid one raises, uncached)."""
-    text = (text or "").strip()
-    if not text.startswith("+"):
+    # Only the form itself: phonenumbers alone would also take spaces, dashes, brackets,
+    # other scripts' digits and drop an extension ("+231881000203 ext. 99"), and a number
+    # a merchant sent is then not the number we stored.
+    if not isinstance(text, str) or not _E164.match(text):
         raise InvalidInput("phone numbers must be in E.164 form, such as +231881158457",
                            code="INVALID_PHONE_NUMBER", field="phone_number")
     return phonenumbers.format_number(_parse(text, None), phonenumbers.PhoneNumberFormat.E164)

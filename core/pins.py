@@ -24,7 +24,7 @@ from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Forbidden, InvalidInput, InvalidState, RateLimited, Refused
 from core.ids import new_id
 
-PIN_FORMAT = re.compile(r"^[0-9]{4,6}$")
+PIN_FORMAT = re.compile(r"\A[0-9]{4,6}\Z")  # \Z: "$" would let a final newline through
 MAX_FAILURES = 3
 LOCKOUT = timedelta(minutes=15)
 STEP_UP_TTL = timedelta(minutes=5)

@@ -63,11 +63,38 @@ def test_request_otp_sends_a_masked_code_by_whatsapp(client, runtime):
     assert code not in msg.body and messaging.MASK in msg.body and msg.status == "sent"
 
 
-@pytest.mark.parametrize("phone", ["0881234567", "+231", "+99912345678", "hello", "", "+2318812345678901234"])
-def test_malformed_phone_is_422_invalid_phone_number(client, phone):
+@pytest.mark.parametrize("phone", [
+    "0881234567", "+231", "+99912345678", "hello", "", "+2318812345678901234",
+    # E.164 only: phonenumbers would read each of these as +231881234567 (or drop the
+    # extension), so the number stored would not be the number sent.
+    "+231 88 123 4567", "+231-88-123-4567", "+231 (88) 1234567", " +231881234567", "+231881234567\n",
+    "+231881234567 ext. 99", "+231881234567;ext=5", "+２３１８８１２３４５６７",
+])
+def test_malformed_phone_is_422_invalid_phone_number(client, runtime, phone):
+    from core import messaging
+
     r = request_otp(client, phone)
     assert r.status_code == 422 and err(r) == "INVALID_PHONE_NUMBER"
     assert r.get_json()["error"]["details"] == {"field": "phone_number"}
+    with runtime.uow() as uow:
+        assert messaging.outbox_for(uow, TEST_PHONE) == [], "no code was sent"
+
+
+@pytest.mark.parametrize("pin", ["4821\n", "4821 ", "٤٨٢١", "48 21"])
+def test_a_pin_is_digits_only_not_a_final_newline(client, user_api, pin):
+    r = set_pin(client, user_api.token, {"pin": pin})
+    assert r.status_code == 422 and err(r) == "VALIDATION_ERROR"
+    assert step_up(client, user_api.token, "4821").get_json()["error"]["code"] == "PIN_NOT_SET"
+
+
+def test_a_code_with_a_final_newline_is_malformed_and_counts_no_try(client, runtime):
+    request_otp(client)
+    code = otp_sent_to(runtime, TEST_PHONE)
+    r = verify(client, code + "\n")
+    assert r.status_code == 422 and err(r) == "VALIDATION_ERROR"
+    r = verify(client, wrong(code))
+    assert r.get_json()["error"]["details"] == {"attempts_remaining": 4}, "the malformed one counted no try"
+    assert verify(client, code).status_code == 200
 
 
 @pytest.mark.parametrize("body,code", [

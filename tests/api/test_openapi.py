@@ -63,6 +63,26 @@ def test_document_is_valid_openapi_31_and_raw(client, doc):
     assert r.headers.get("X-Trace-Id")
 
 
+def test_patterns_are_ecma_regexes_anchored_with_caret_and_dollar(doc):
+    """The code anchors with \\A and \\Z (Python's "$" lets a final newline through);
+    the document speaks JSON Schema's ECMA-262, where those are not anchors."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.append(node["pattern"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    assert "^[0-9]{4,6}$" in found and "^[0-9]{6}$" in found
+    assert not [p for p in found if "\\A" in p or "\\Z" in p or not (p.startswith("^") and p.endswith("$"))]
+
+
 def test_every_registered_route_is_documented(app, doc):
     assert endpoint_mod.REGISTRY, "no routes declared?"
     for espec in endpoint_mod.REGISTRY:
