@@ -90,6 +90,8 @@ def _raw_post(api, data, content_type="application/json", idem="raw-1"):
     (b'{"nope": 1}', 422, "VALIDATION_ERROR"),
     (b'{"scopes": ["root"]}', 422, "VALIDATION_ERROR"),
     (b'{"scopes": "payments:read"}', 422, "VALIDATION_ERROR"),
+    (b'{"scopes": ["payments:read"], "scopes": ["api_keys:manage"]}', 400, "BAD_REQUEST"),
+    (b'{"metadata": {"a": 1, "a": 2}}', 400, "BAD_REQUEST"),
 ])
 def test_malformed_bodies(api, data, status, code):
     r = _raw_post(api, data)

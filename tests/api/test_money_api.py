@@ -201,3 +201,13 @@ def test_deposits(user_api, runtime):
     got = user_api.get(f"/v1/deposits/{fail['id']}").get_json()["data"]
     assert (got["status"], got["failure_code"]) == ("failed", "user_rejected")
     _check(runtime)
+
+
+def test_an_amount_given_twice_is_400_and_moves_nothing(buyer):
+    body = b'{"amount": 5, "currency": "USD", "to_phone_number": "' + BOB.encode() + b'", "amount": 6000}'
+    r = buyer.client.post("/v1/transfers", data=body, content_type="application/json",
+                          headers={"Authorization": f"Bearer {buyer.token}", "X-Step-Up-Token": buyer.step_up,
+                                   "X-Idempotency-Key": "twice"})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "BAD_REQUEST"
+    assert "'amount'" in r.get_json()["error"]["message"]
+    assert _usd(buyer)["balance"] == 100000
