@@ -275,7 +275,11 @@ UNAVAILABLE = "That service isn't answering right now. Nothing was moved. Please
 
 
 def _minutes(seconds: int | None) -> str:
+    """A wait as people say it: "14 minutes", "2 hours" (a PIN lockout can last a day)."""
     if not seconds:
         return "a few minutes"
     m = max(1, (int(seconds) + 59) // 60)
+    if m > 90:
+        h = (m + 59) // 60
+        return f"{h} hours"
     return f"{m} minute{'s' if m != 1 else ''}"

@@ -3,7 +3,10 @@
 A PIN is stored argon2-hashed: it is long-lived and people reuse PINs (their MoMo or
 bank card PIN), so even a stolen table with the secret key must not give it up cheaply.
 What protects it in use is the lockout: 3 wrong tries lock it for 15 minutes, counted
-alike whether the PIN was typed to the bot or to `POST /v1/auth/step-up`.
+alike whether the PIN was typed to the bot or to `POST /v1/auth/step-up`. Each lockout
+that follows without a right PIN in between lasts twice as long, up to a day: a fixed
+15 minutes would allow 288 guesses a day, forever, at a PIN that may be 4 digits; this
+allows about 24 in the first day and 3 a day after.
 
 A step-up token proves the PIN was confirmed in the last 5 minutes. Users' money-moving
 API calls carry it (`X-Step-Up-Token`); it is opaque, belongs to one user, is stored as a
@@ -26,7 +29,8 @@ from core.ids import new_id
 
 PIN_FORMAT = re.compile(r"\A[0-9]{4,6}\Z")  # \Z: "$" would let a final newline through
 MAX_FAILURES = 3
-LOCKOUT = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=15)  # the first; each next one doubles, up to MAX_LOCKOUT
+MAX_LOCKOUT = timedelta(hours=24)
 STEP_UP_TTL = timedelta(minutes=5)
 STEP_UP_PREFIX = "sxs_"
 
@@ -54,6 +58,8 @@ class UserPin(Base):
     pin_hash: Mapped[str] = mapped_column(String(200))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Lockouts since the last right PIN: the next one lasts lockout_after(lockouts + 1).
+    lockouts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -78,10 +84,24 @@ def has_pin(uow: UnitOfWork, user_id: str) -> bool:
     return uow.session.get(UserPin, user_id) is not None
 
 
+def lockout_after(lockouts: int) -> timedelta:
+    """How long the `lockouts`-th lockout in a row lasts: 15 minutes, doubling, up to a day."""
+    return min(LOCKOUT * 2 ** min(max(lockouts, 1) - 1, 10), MAX_LOCKOUT)
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds()) // 60
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 def _judge(s: Session, user_id: str, pin: str, now: datetime) -> UserPin:
     """Check `pin` against the user's, counting a wrong one on the (locked) row.
 
-    The third wrong try in a row locks the PIN for LOCKOUT and is answered PIN_LOCKED.
+    The third wrong try in a row locks the PIN (see lockout_after) and is answered
+    PIN_LOCKED.
     """
     row = s.get(UserPin, user_id, with_for_update=True, populate_existing=True)
     if row is None:
@@ -90,14 +110,16 @@ def _judge(s: Session, user_id: str, pin: str, now: datetime) -> UserPin:
         raise PinLocked("too many wrong PINs: try again later",
                         retry_after=int((row.locked_until - now).total_seconds()) + 1)
     if isinstance(pin, str) and PIN_FORMAT.match(pin) and slow_verify(row.pin_hash, pin):
-        row.failed_attempts, row.locked_until = 0, None
+        row.failed_attempts, row.locked_until, row.lockouts = 0, None, 0
         return row
     row.failed_attempts += 1
     if row.failed_attempts >= MAX_FAILURES:
-        row.failed_attempts, row.locked_until = 0, now + LOCKOUT
+        row.lockouts = (row.lockouts or 0) + 1
+        span = lockout_after(row.lockouts)
+        row.failed_attempts, row.locked_until = 0, now + span
         s.flush()
-        raise PinLocked("wrong PIN, too many times: your PIN is locked for 15 minutes",
-                        retry_after=int(LOCKOUT.total_seconds()))
+        raise PinLocked(f"wrong PIN, too many times: your PIN is locked for {_duration(span)}",
+                        retry_after=int(span.total_seconds()))
     s.flush()
     left = MAX_FAILURES - row.failed_attempts
     raise WrongPin(f"wrong PIN; {left} {'try' if left == 1 else 'tries'} left before it locks",
@@ -153,7 +175,8 @@ def set_pin(uow: UnitOfWork, user_id: str, pin: str, current_pin: str | None = N
     if row is None:
         row = UserPin(user_id=user_id, created_at=now)
         s.add(row)
-    row.pin_hash, row.failed_attempts, row.locked_until, row.updated_at = slow_hash(pin), 0, None, now
+    row.pin_hash, row.failed_attempts, row.locked_until, row.lockouts = slow_hash(pin), 0, None, 0
+    row.updated_at = now
     s.flush()
     return row
 

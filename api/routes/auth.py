@@ -78,7 +78,8 @@ def set_pin(ctx, body):
     """Set your PIN (4–6 digits), or change it by also sending `current_pin`.
 
     A wrong `current_pin` is 422 `INVALID_PIN`; three wrong PINs in a row lock it for
-    15 minutes: 429 `PIN_LOCKED` with `Retry-After`.
+    15 minutes (each next lockout without a right PIN between twice as long, up to a day):
+    429 `PIN_LOCKED` with `Retry-After`.
     """
     row = pins.set_pin(ctx.uow, ctx.principal.user_id, body["pin"], body.get("current_pin"),
                        rt=ctx.runtime)

@@ -427,6 +427,31 @@ def test_three_wrong_pins_lock_for_fifteen_minutes(client, runtime, user_api):
     assert step_up(client, user_api.token, "4821").status_code == 200
 
 
+def test_each_lockout_in_a_row_lasts_twice_the_last_until_a_right_pin(client, runtime, user_api):
+    """15 minutes, then 30, 60…, up to a day; a right PIN starts again from 15."""
+    set_user_pin(client, user_api.token, "4821")
+
+    def lock_out() -> tuple[int, str]:
+        with runtime.uow() as uow:  # the last lockout has passed
+            uow.session.execute(update(pins.UserPin).values(locked_until=utcnow() - timedelta(seconds=1)))
+            uow.commit()
+        for _ in range(2):
+            assert step_up(client, user_api.token, "0000").status_code == 422
+        r = step_up(client, user_api.token, "0000")
+        assert r.status_code == 429 and err(r) == "PIN_LOCKED"
+        return int(r.headers["Retry-After"]), r.get_json()["error"]["message"]
+
+    locks = [lock_out() for _ in range(4)]
+    assert [seconds for seconds, _ in locks] == [900, 1800, 3600, 7200]
+    assert locks[0][1].endswith("locked for 15 minutes") and locks[3][1].endswith("locked for 2 hours")
+    assert pins.lockout_after(8) == pins.lockout_after(30) == timedelta(hours=24)
+    with runtime.uow() as uow:
+        uow.session.execute(update(pins.UserPin).values(locked_until=utcnow() - timedelta(seconds=1)))
+        uow.commit()
+    assert step_up(client, user_api.token, "4821").status_code == 200
+    assert lock_out()[0] == 900, "a right PIN starts the count again"
+
+
 def test_a_successful_pin_resets_the_count(client, user_api):
     set_user_pin(client, user_api.token, "4821")
     for _ in range(3):

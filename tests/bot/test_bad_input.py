@@ -187,3 +187,10 @@ def test_a_number_from_another_country_can_chat_but_pays_in_only_from_liberian_m
     us.says("1")
     assert "Liberian numbers only" in us.says("1")
     assert "Add $10.00 (USD) from MTN MoMo +231881111000?" in us.says("0881111000")
+
+
+def test_a_long_lockout_is_told_in_hours():
+    from bot import copy
+
+    assert "locked for 15 minutes" in copy.pin_locked(900)
+    assert "locked for 2 hours" in copy.pin_locked(7200) and "locked for 24 hours" in copy.pin_locked(86400)
