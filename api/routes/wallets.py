@@ -5,7 +5,7 @@ from __future__ import annotations
 from api.auth import KEY_OR_USER
 from api.blueprint import v1
 from api.endpoint import endpoint
-from api.pagination import ListQuery, Page, page_of
+from api.pagination import ListQuery, page_of
 from api.schemas.money import TransactionOut, WalletOut
 from core import wallets
 
@@ -15,14 +15,17 @@ def owner(ctx) -> tuple[str, str]:
     return (wallets.MERCHANT, p.merchant_id) if p.kind == "key" else (wallets.USER, p.user_id)
 
 
-@endpoint(v1, "GET", "/wallets", auth=KEY_OR_USER, scope="wallets:read", response=WalletOut,
-          many=True, tags=["Wallets"], errors=[401, 403])
+@endpoint(v1, "GET", "/wallets", auth=KEY_OR_USER, scope="wallets:read", query=ListQuery, response=WalletOut,
+          many=True, tags=["Wallets"], errors=[401, 403, 422])
 def list_wallets(ctx):
-    """The caller's USD and LRD wallets in the caller's mode."""
+    """The caller's USD and LRD wallets in the caller's mode, newest first, paged like
+    every list (there are at most two)."""
     kind, oid = owner(ctx)
     items = wallets.list_for(ctx.uow, kind, oid, ctx.principal.livemode)
     ctx.uow.commit()  # a wallet seen for the first time was just created
-    return Page(items, False, None)
+    cursor = ctx.args["cursor"]
+    newest_first = sorted((w for w in items if cursor is None or w.id < cursor), key=lambda w: w.id, reverse=True)
+    return page_of(newest_first[:ctx.args["limit"] + 1], ctx.args["limit"], lambda w: w.id)
 
 
 @endpoint(v1, "GET", "/wallets/<wallet_id>", auth=KEY_OR_USER, scope="wallets:read",

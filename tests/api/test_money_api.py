@@ -211,3 +211,15 @@ def test_an_amount_given_twice_is_400_and_moves_nothing(buyer):
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "BAD_REQUEST"
     assert "'amount'" in r.get_json()["error"]["message"]
     assert _usd(buyer)["balance"] == 100000
+
+
+def test_the_wallet_list_pages_like_every_list(buyer):
+    first = buyer.get("/v1/wallets", limit=1).get_json()["data"]
+    assert len(first["items"]) == 1 and first["has_more"] is True and first["next_cursor"]
+    second = buyer.get("/v1/wallets", limit=1, cursor=first["next_cursor"]).get_json()["data"]
+    assert len(second["items"]) == 1 and second["has_more"] is False and second["next_cursor"] is None
+    assert {first["items"][0]["currency"], second["items"][0]["currency"]} == {"USD", "LRD"}
+    assert first["items"][0]["id"] > second["items"][0]["id"], "newest first"
+    for bad in ({"limit": 0}, {"limit": "abc"}, {"foo": 1}, {"cursor": "nope"}):
+        r = buyer.get("/v1/wallets", **bad)
+        assert r.status_code == 422 and r.get_json()["error"]["code"] == "VALIDATION_ERROR", bad
