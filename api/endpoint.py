@@ -263,12 +263,17 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             uow.rollback()
             api_err = from_domain(e)
             if not is_stored_outcome(e):
+                rt.idempotency.release(claim)
                 return error_response(api_err)
             body_bytes = error_body(api_err.code, api_err.message, api_err.details)
             first = rt.idempotency.store_refusal(claim, api_err.status, body_bytes)
             if first is not None:
                 return _answer_claim(first)
             return respond(api_err.status, body_bytes, api_err.headers)
+        except BaseException:  # a bug (500), or the client gone: a retry runs afresh
+            uow.rollback()
+            rt.idempotency.release(claim)
+            raise
 
 
 def _answer_claim(claim):

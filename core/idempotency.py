@@ -2,9 +2,17 @@
 
 Everything happens inside the operation's own transaction. `claim` takes the key's lock
 (on PostgreSQL a transaction-scoped advisory lock, tried without waiting: a copy that
-finds it held is answered IDEMPOTENCY_IN_PROGRESS at once; on SQLite the transaction's
-write lock already serialises writers) and reads the key's record: a stored outcome is
-replayed, another request's body is a conflict. `complete` writes the outcome with the
+finds it held is answered IDEMPOTENCY_IN_PROGRESS at once) and reads the key's record: a
+stored outcome is replayed, another request's body is a conflict.
+
+SQLite has one writer at a time, and an operation that judges a PIN or a login code
+commits that try in a transaction of its own, which cannot begin while the request's
+transaction holds the write lock. So there `claim` writes a `running` record and
+commits it at once: a copy that arrives meanwhile finds it and is answered
+IDEMPOTENCY_IN_PROGRESS (it would otherwise count a wrong PIN a second time). The
+outcome replaces the record; an answer that is not stored, or a crash, gives the key back
+(`release`); a record left `running` by a process that died is taken over after
+RUNNING_STALE. `complete` writes the outcome with the
 operation's effects, so they commit together or not at all: there is never an outcome
 without its effects, and a process that dies mid-request leaves nothing behind to clean
 up. The record's unique index is the last word: a copy that slipped past the lock (it
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +45,7 @@ from core.crypto import Sealer
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 
 LIFETIME = timedelta(hours=24)
+RUNNING_STALE = timedelta(minutes=2)  # SQLite: longer than any request runs
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("scope", "key"),)
@@ -69,6 +79,24 @@ _STORE = Statement(
     f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES (:scope, :key, :fingerprint, '', 'done', "
     ":response_status, :response_sealed, :created_at, :expires_at)", **_TYPES)
 _STORE_UNLESS_TAKEN = Statement(_STORE.sql + " ON CONFLICT (scope, key) DO NOTHING RETURNING id", **_TYPES)
+# SQLite's running records (see the module's docstring), each attempt known by a token.
+_MARK_RUNNING = Statement(
+    f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES (:scope, :key, :fingerprint, :attempt, 'running', "
+    "NULL, NULL, :created_at, :expires_at)", **_TYPES)
+_TAKE_OVER = Statement(
+    "UPDATE idempotency_keys SET attempt = :attempt, fingerprint = :fingerprint, created_at = :now "
+    "WHERE id = :id AND status = 'running' AND created_at <= :stale RETURNING id",
+    now=UTCDateTime(), stale=UTCDateTime())
+_FINISH = Statement(
+    "UPDATE idempotency_keys SET status = 'done', response_status = :response_status, "
+    "response_sealed = :response_sealed, created_at = :created_at, expires_at = :expires_at "
+    "WHERE scope = :scope AND key = :key AND attempt = :attempt", **_TYPES)
+_GIVE_BACK = Statement("DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND attempt = :attempt "
+                       "AND status = 'running'")
+_LOOKUP_RUNNING = Statement(
+    "SELECT TRUE, id, fingerprint, status, response_status, response_sealed, expires_at <= :now, "
+    "created_at <= :stale FROM idempotency_keys WHERE scope = :scope AND key = :key",
+    now=UTCDateTime(), stale=UTCDateTime())
 
 
 def fingerprint(method: str, path: str, body) -> str:
@@ -90,6 +118,7 @@ class Claim:
     fingerprint: str = ""
     status: int | None = None
     body: bytes | None = None
+    attempt: str = ""  # SQLite: this request's running record
 
 
 class IdempotencyStore:
@@ -100,26 +129,43 @@ class IdempotencyStore:
     def claim(self, uow: UnitOfWork, scope: str, key: str, fp: str, now: datetime | None = None) -> Claim:
         """Take the key for the operation about to run in `uow`'s transaction."""
         now = now or utcnow()
-        if uow.is_postgres:
-            rows = uow.run(_LOOKUP_LOCKED, {"lock": _lock_id(scope, key), "scope": scope, "key": key,
-                                            "now": now})
-        else:
-            rows = uow.run(_LOOKUP, {"scope": scope, "key": key, "now": now})
+        if not uow.is_postgres:
+            return self._claim_sqlite(uow, scope, key, fp, now)
+        rows = uow.run(_LOOKUP_LOCKED, {"lock": _lock_id(scope, key), "scope": scope, "key": key, "now": now})
         locked, rid, *_, expired = rows[0] if rows else (True, None, None, None, None, None, None)
         if rid is not None and expired:
             uow.defer(_FORGET, {"id": rid})  # 24 hours on: the key is free again
             rid = None
-        if not uow.is_postgres:
-            # SQLite has one writer at a time, and the transaction that read the key holds
-            # it: end it here (keeping a forgotten key forgotten), so an operation that
-            # judges a PIN or a code in a transaction of its own can take the lock. The
-            # unique index still stops a copy that runs meanwhile, at its commit.
-            uow.commit()
         if rid is not None:
             return self._stored(fp, rows[0])
         if not locked:
             return Claim("in_progress")
         return Claim("run", scope=scope, key=key, fingerprint=fp)
+
+    def _claim_sqlite(self, uow: UnitOfWork, scope: str, key: str, fp: str, now: datetime) -> Claim:
+        """Write this request's running record and commit it (see the module's docstring)."""
+        attempt = secrets.token_hex(8)
+        rows = uow.run(_LOOKUP_RUNNING, {"scope": scope, "key": key, "now": now, "stale": now - RUNNING_STALE})
+        if rows:
+            _, rid, _, status, _, _, expired, stale = rows[0]
+            if expired:
+                uow.defer(_FORGET, {"id": rid})  # 24 hours on: the key is free again
+            elif status == "running" and stale and uow.run(_TAKE_OVER, {
+                    "id": rid, "attempt": attempt, "fingerprint": fp, "now": now, "stale": now - RUNNING_STALE}):
+                uow.commit()  # its process died mid-request: nothing of it was committed
+                return Claim("run", scope=scope, key=key, fingerprint=fp, attempt=attempt)
+            else:
+                uow.commit()
+                return self._stored(fp, rows[0][:7])
+        try:
+            uow.defer(_MARK_RUNNING, {"scope": scope, "key": key, "fingerprint": fp, "attempt": attempt,
+                                      "created_at": now, "expires_at": now + LIFETIME})
+            uow.commit()
+        except IntegrityError:  # a copy wrote its record first
+            uow.rollback()
+            stored = self.recall(scope, key, fp)
+            return stored if stored is not None else Claim("in_progress")
+        return Claim("run", scope=scope, key=key, fingerprint=fp, attempt=attempt)
 
     def _stored(self, fp: str, row) -> Claim:
         """What a request with fingerprint `fp` gets from the key's record (a lookup's row)."""
@@ -141,7 +187,11 @@ class IdempotencyStore:
         If another copy stored one first, the commit fails on the unique index."""
         if claim.outcome != "run":
             raise RuntimeError(f"cannot complete a claim that is not to run ({claim.outcome})")
-        uow.defer(_STORE, self._row(claim, status, body, now or utcnow()))
+        row = self._row(claim, status, body, now or utcnow())
+        if claim.attempt:  # SQLite: the outcome replaces this request's running record
+            uow.defer(_FINISH, {**row, "attempt": claim.attempt})
+        else:
+            uow.defer(_STORE, row)
 
     def commit(self, uow: UnitOfWork, claim: Claim, status: int, body: bytes) -> Claim | None:
         """`complete`, then commit the operation with its outcome. None when it committed.
@@ -166,11 +216,25 @@ class IdempotencyStore:
         """Store the operation's refusal after its transaction rolled back. None when
         stored; the stored outcome (a replay) if a copy of the request got there first."""
         with UnitOfWork(self._factory) as uow:
-            if uow.run(_STORE_UNLESS_TAKEN, self._row(claim, status, body, now or utcnow())):
+            row = self._row(claim, status, body, now or utcnow())
+            if claim.attempt:  # SQLite: no copy could get past the running record
+                uow.defer(_FINISH, {**row, "attempt": claim.attempt})
+                uow.commit()
+                return None
+            if uow.run(_STORE_UNLESS_TAKEN, row):
                 uow.commit()
                 return None
             uow.rollback()
             return self.recall(claim.scope, claim.key, claim.fingerprint)
+
+    def release(self, claim: Claim) -> None:
+        """Give the key back after an answer that is not stored (or a failure): a retry
+        with it runs afresh. Call it once the operation's transaction has ended. On
+        PostgreSQL there is nothing to give back: the lock went with the transaction."""
+        if claim.attempt:
+            with UnitOfWork(self._factory) as uow:
+                uow.defer(_GIVE_BACK, {"scope": claim.scope, "key": claim.key, "attempt": claim.attempt})
+                uow.commit()
 
     def recall(self, scope: str, key: str, fp: str) -> Claim | None:
         """What is stored for a key now, in a transaction of its own (None: nothing)."""

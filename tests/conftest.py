@@ -118,12 +118,8 @@ def sqlite_template(tmp_path_factory):
 
 
 @pytest.fixture
-def runtime(request, tmp_path, sqlite_template):
-    """A runtime on the suite's backend with an empty, migrated database."""
-    if BACKEND == "postgres":
-        rt_fixture = request.getfixturevalue("pg_runtime")
-        yield rt_fixture
-        return
+def sqlite_runtime(tmp_path, sqlite_template):
+    """A runtime on SQLite (the embedded default) whatever the suite's backend."""
     import shutil
 
     path = tmp_path / "soxara.db"
@@ -131,6 +127,12 @@ def runtime(request, tmp_path, sqlite_template):
     rt = build_runtime(make_settings(f"sqlite:///{path}"))
     yield rt
     rt.dispose()
+
+
+@pytest.fixture
+def runtime(request):
+    """A runtime on the suite's backend with an empty, migrated database."""
+    return request.getfixturevalue("pg_runtime" if BACKEND == "postgres" else "sqlite_runtime")
 
 
 @pytest.fixture

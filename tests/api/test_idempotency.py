@@ -70,11 +70,14 @@ def test_claim_replay_conflict_and_expiry(runtime):
     assert store.recall("s", "k", "other").status == 200
 
 
-def test_a_copy_that_ran_beside_the_first_cannot_commit(runtime):
-    """A copy that read the key free before the first committed (and, on PostgreSQL,
-    took the lock after): it may run, but its outcome cannot commit beside the first's."""
+@pytest.mark.postgres
+def test_a_copy_that_ran_beside_the_first_cannot_commit(pg_runtime):
+    """A copy that read the key free before the first committed and took the lock after:
+    it may run, but its outcome cannot commit beside the first's. (On SQLite no copy gets
+    that far: the first's running record stops it at its claim.)"""
     from sqlalchemy.exc import IntegrityError
 
+    runtime = pg_runtime
     store = runtime.idempotency
     with runtime.uow() as a, runtime.uow() as c:
         ca = store.claim(a, "s", "k", "fp")
@@ -88,17 +91,76 @@ def test_a_copy_that_ran_beside_the_first_cannot_commit(runtime):
     assert store.recall("s", "k", "fp").body == b"first"
 
 
-@pytest.mark.postgres
-def test_a_running_copy_is_in_progress_until_it_commits(pg_runtime):
-    store = pg_runtime.idempotency
-    with pg_runtime.uow() as a, pg_runtime.uow() as b:
+def test_a_running_copy_is_in_progress_until_it_commits(runtime):
+    store = runtime.idempotency
+    with runtime.uow() as a, runtime.uow() as b:
         ca = store.claim(a, "s", "k", "fp")
         assert ca.outcome == "run"
         assert store.claim(b, "s", "k", "fp").outcome == "in_progress"
         store.complete(a, ca, 201, b"first")
         a.commit()
-    with pg_runtime.uow() as b:
+    with runtime.uow() as b:
         assert store.claim(b, "s", "k", "fp").body == b"first"
+
+
+def test_an_answer_not_stored_gives_the_key_back(runtime):
+    store = runtime.idempotency
+    with runtime.uow() as a:
+        ca = store.claim(a, "s", "k", "fp")
+        a.rollback()
+        store.release(ca)
+    with runtime.uow() as b:
+        assert store.claim(b, "s", "k", "other").outcome == "run", "free for any body again"
+
+
+def test_sqlite_a_running_record_left_by_a_dead_process_is_taken_over(sqlite_runtime):
+    """(PostgreSQL keeps no running record: its lock ends with the dead process's transaction.)"""
+    from core.db import utcnow
+    from core.idempotency import RUNNING_STALE
+
+    runtime = sqlite_runtime
+    store = runtime.idempotency
+    with runtime.uow() as a:
+        store.claim(a, "s", "k", "fp")  # and the process died here
+    with runtime.uow() as b:
+        assert store.claim(b, "s", "k", "fp").outcome == "in_progress"
+    with runtime.uow() as b:
+        later = utcnow() + RUNNING_STALE + timedelta(seconds=1)
+        cb = store.claim(b, "s", "k", "fp", now=later)
+        assert cb.outcome == "run"
+        store.complete(b, cb, 201, b"second")
+        b.commit()
+    assert store.recall("s", "k", "fp").body == b"second"
+
+
+def test_two_copies_of_a_wrong_pin_at_once_count_one_try(client, runtime, user_api):
+    """The copy that comes while the first runs is 409 IDEMPOTENCY_IN_PROGRESS or replays
+    it; it never judges the PIN a second time (which would lock the PIN sooner)."""
+    import threading
+
+    from sqlalchemy import select
+
+    from core import pins
+    from tests.conftest import set_user_pin
+
+    set_user_pin(client, user_api.token, "4821")
+    for round_ in range(6):
+        barrier, answers = threading.Barrier(2), []
+
+        def copy(key=f"wrong-{round_}", barrier=barrier, answers=answers):
+            barrier.wait()
+            answers.append(user_api.post("/v1/auth/step-up", {"pin": "0000"}, idem=key))
+
+        threads = [threading.Thread(target=copy) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(r.get_json()["error"]["code"] for r in answers)
+        assert codes in (["IDEMPOTENCY_IN_PROGRESS", "INVALID_PIN"], ["INVALID_PIN", "INVALID_PIN"]), codes
+        with runtime.uow() as uow:
+            assert uow.session.scalar(select(pins.UserPin.failed_attempts)) == 1, f"round {round_}"
+        assert user_api.post("/v1/auth/step-up", {"pin": "4821"}).status_code == 200  # back to 0
 
 
 @pytest.mark.postgres
