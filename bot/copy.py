@@ -23,7 +23,7 @@ def money_spelled(amount: int, currency: str) -> str:
 
 
 def greeting_name(profile_name: str | None) -> str:
-    name = (profile_name or "").strip().split(" ")[0][:30]
+    name = ((profile_name or "").split() or [""])[0][:30]  # the first word: no line breaks
     return f", {name}" if name else ""
 
 
@@ -166,7 +166,12 @@ AMOUNT_DECIMALS = "Amounts have at most two decimals, like 12.50."
 AMOUNT_NOT_POSITIVE = "The amount must be more than zero."
 AMOUNT_TOO_LARGE = "That amount is too large."
 CURRENCY_PROMPT = "Which currency?\n1 USD\n2 LRD"
+
+
+def currency_unsupported(word: str) -> str:
+    return f"Soxara sends USD or LRD, not {word[:10]}."
 NUMBER_BAD = "That doesn't look like a phone number. Type it like 0881234567 or +231881234567."
+NUMBER_SOXARA = "That is this chat's own number, not a person's. Type the number of the person to pay."
 NUMBER_FOREIGN = "Soxara sends only to Liberian numbers (+231…). Type a Liberian number."
 NUMBER_SELF = "That's your own number. Type the number of the person you're paying."
 YES_NO = "Reply 1 for YES or 2 for NO."

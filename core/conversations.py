@@ -31,9 +31,14 @@ from core.ids import new_id, random_string
 MASK = "••••"
 # Longest body the transcript keeps; WhatsApp allows 4,096 characters, support needs less.
 TRANSCRIPT_MAX = 2000
-# 13–19 digits, optionally in groups split by single spaces or dashes, not part of a longer
-# number and not an E.164 phone number (which starts with "+" and has at most 15 digits).
-_CARD_RUN = re.compile(r"(?<![\d+])(?:\d[ -]?){12,18}\d(?!\d)")
+# 13–19 digits, optionally in groups split by up to two spaces, tabs, dots or dashes, not
+# part of a longer number and not an E.164 phone number (which starts with "+"). Only a
+# run that passes the Luhn check is a card, as every real card number does: an amount
+# beside a phone number ("SEND 100 0886200002") mostly stays readable for support.
+_CARD_RUN = re.compile(r"(?<![\d+])(?:\d[ \t.-]{0,2}){12,18}\d(?!\d)")
+# A PIN or login code inside other text ("my pin is 4821", "4821.", "884 208").
+_SECRET_TOKEN = re.compile(r"(?<![\d•])(?:\d{4,8}|\d{3} \d{3})(?!\d)")
+_CLAIM_CODE = re.compile(r"(?i)^(\s*CLAIM\s+)\S+")
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
 _PIN_LIKE = re.compile(r"^\s*\d{4,8}\s*$")
@@ -89,31 +94,44 @@ class InboundMessage(Base):
 # --- masking -----------------------------------------------------------------------------
 
 
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
 def mask_cards(text: str) -> str:
     """Anything shaped like a card number becomes `••••4242` (the last four, as receipts do)."""
 
     def repl(m: re.Match) -> str:
         digits = re.sub(r"\D", "", m.group(0))
-        return MASK + digits[-4:]
+        return MASK + digits[-4:] if _luhn(digits) else m.group(0)
 
     return _CARD_RUN.sub(repl, text)
 
 
 def mask_inbound(body: str, *, expects_secret: bool, keywords: frozenset[str] = frozenset(),
-                 numbers_expected: bool = False) -> str:
+                 numbers_expected: bool = False, command: bool = False) -> str:
     """The transcript copy of what a person typed.
 
     `expects_secret`: the step asked for a PIN or an OTP, so the reply is one (unless it
-    is a keyword such as CANCEL, kept so support can follow the conversation).
-    Outside such steps a bare 4–8 digit message is masked too unless the step expects a
-    number (an amount): a PIN sent twice, or typed a step late, is still a PIN.
+    is a keyword such as CANCEL, or a command, kept so support can follow the
+    conversation). `command`: a SEND or CLAIM command, whose numbers are an amount and a
+    phone (a claim's code is masked). Otherwise every 4–8 digit number in the message is
+    masked unless the step expects a number (an amount): a PIN sent twice, typed a step
+    late or inside a sentence, is still a PIN.
     """
     text = body or ""
+    if command:
+        return _clip(mask_cards(_CLAIM_CODE.sub(lambda m: m.group(1) + MASK, text)))
     if expects_secret:
         return text.strip() if text.strip().upper() in keywords else MASK
     if _PIN_LIKE.match(text) and not numbers_expected:
         return MASK
-    return _clip(mask_cards(text))
+    text = mask_cards(text)
+    return _clip(text if numbers_expected else _SECRET_TOKEN.sub(MASK, text))
 
 
 def _clip(text: str) -> str:

@@ -120,3 +120,36 @@ def test_claim_codes_are_masked_in_the_transcript(phone, runtime):
     revealed = phone("+231776543210").outbox()[-1]       # what the sandbox phone shows
     code = re.search(r"CLAIM ([A-Z0-9]{8})", revealed).group(1)
     assert code not in _stored_text(runtime)
+
+
+def test_secrets_inside_other_text_or_oddly_spaced_cards_are_masked(phone, runtime):
+    a = phone(A)
+    a.login()
+    code = a.code()
+    for said in ("my pin is 4821", "4821.", code[:3] + " " + code[3:], "4242  4242  4242  4242",
+                 "4242.4242.4242.4242", "4242\t4242\t4242\t4242"):
+        a.says(said)
+    stored = _stored_text(runtime)
+    assert PIN not in stored and code[:3] + " " + code[3:] not in stored
+    assert "4242  4242" not in stored and "4242.4242" not in stored and "4242\t4242" not in stored
+    assert "my pin is ••••" in stored
+
+
+def test_commands_keep_their_amount_and_number_and_mask_a_claim_code(phone, runtime):
+    a = phone(A)
+    a.login()
+    a.says("SEND 100 0886200002")
+    a.says("MENU")
+    a.says("CLAIM DUKUUABJ")
+    a.says("CLAIM")
+    a.says("XKCDQWER")  # the code, answering "which code?"
+    stored = _stored_text(runtime)
+    assert "SEND 100 0886200002" in stored, "an amount beside a phone is no card (Luhn)"
+    assert "DUKUUABJ" not in stored and "XKCDQWER" not in stored and "CLAIM ••••" in stored
+
+
+def test_mask_inbound_rules():
+    assert mask_inbound("SEND 9 USD 0886200002", expects_secret=True, command=True) == "SEND 9 USD 0886200002"
+    assert mask_inbound("amount 1000", expects_secret=False, numbers_expected=True) == "amount 1000"
+    assert mask_inbound("code 123 456 ok", expects_secret=False) == "code •••• ok"
+    assert mask_cards("4242 4242 4242 4241") == "4242 4242 4242 4241", "fails Luhn: not a card"
