@@ -95,9 +95,11 @@ class Inbound:
 def mask_for_transcript(state: str, msg: Inbound) -> str:
     if msg.num_media and not msg.text.strip():
         return f"[media: {msg.num_media} attachment{'s' if msg.num_media != 1 else ''}]"
-    return conversations.mask_inbound(msg.text, expects_secret=state in SECRET_STATES,
+    command = parse.send_shortcut(msg.text) is not None or parse.claim_shortcut(msg.text)[0]
+    # A claim code answering "which code?" is kept masked, as one after CLAIM is.
+    return conversations.mask_inbound(msg.text, expects_secret=state in SECRET_STATES or state == S.CLAIM_CODE,
                                       keywords=KEYWORDS_IN_CLEAR,
-                                      numbers_expected=state in NUMBER_STATES)
+                                      numbers_expected=state in NUMBER_STATES, command=command)
 
 
 def judge_login_code(uow: UnitOfWork, rt, msg: Inbound,
@@ -245,7 +247,7 @@ class Dialog:
         if self.state not in SECRET_STATES or not parse.pin(text):
             shortcut = parse.send_shortcut(text)
             if shortcut is not None:
-                self.start_send(shortcut.amount_text, shortcut.currency, shortcut.recipient_text)
+                self.start_send(shortcut)
                 return
             is_claim, code = parse.claim_shortcut(text)
             if is_claim:
@@ -425,7 +427,7 @@ class Dialog:
             return
         shortcut = parse.send_shortcut(text)
         if shortcut is not None:
-            self.start_send(shortcut.amount_text, shortcut.currency, shortcut.recipient_text)
+            self.start_send(shortcut)
             return
         is_claim, code = parse.claim_shortcut(text)
         if is_claim:
@@ -533,21 +535,22 @@ class Dialog:
 
     # --- send money ----------------------------------------------------------------------
 
-    def start_send(self, amount_text: str | None, currency: str | None, recipient_text: str | None) -> None:
+    def start_send(self, shortcut: parse.SendShortcut) -> None:
         """The send flow, from the menu or from `SEND 12.50 USD 0881234567`: whatever was
-        given and is valid is kept, and the dialog asks for the rest."""
+        given and is valid is kept, what was wrong is said, and the dialog asks for the
+        rest (the number first if that was wrong, since that is what it just asked for)."""
         self.goto(S.SEND_AMOUNT)
-        if currency:
-            self.keep(currency=currency)
-        if amount_text is None:
-            self.say(copy.SEND_AMOUNT)
-            return
-        reading = self.read_amount(amount_text)
-        if reading is None:
-            return
-        self.keep(amount=reading.amount, currency=reading.currency or currency)
-        if recipient_text and not self.take_recipient(recipient_text):
-            self.convo.state = S.SEND_RECIPIENT if self.values.get("currency") else S.SEND_CURRENCY
+        if shortcut.unknown_currency:
+            self.say(copy.currency_unsupported(shortcut.unknown_currency))
+        if shortcut.currency:
+            self.keep(currency=shortcut.currency)
+        recipient_ok = self.take_recipient(shortcut.recipient_text) if shortcut.recipient_text else None
+        if shortcut.amount_text is not None:
+            reading = self.read_amount(shortcut.amount_text)
+            if reading is not None:
+                self.keep(amount=reading.amount, currency=reading.currency or shortcut.currency)
+        if recipient_ok is False:
+            self.convo.state = S.SEND_RECIPIENT
             return
         self.next_send_step()
 
@@ -579,13 +582,17 @@ class Dialog:
         if to == self.phone:
             self.say(copy.NUMBER_SELF)
             return False
+        if to == self.rt.settings.whatsapp_number:
+            self.say(copy.NUMBER_SOXARA)
+            return False
         self.keep(to=to, label=self.phone_label(to))
         return True
 
     def phone_label(self, phone: str) -> str:
         """How a counterparty reads in a confirmation: the number, and their name if known."""
         u = users.find_by_phone(self.uow, phone)
-        name = (u.profile_name or "").strip()[:30] if u else ""
+        # One line: names stored before the webhook made them so may hold line breaks.
+        name = " ".join((u.profile_name or "").split())[:30] if u else ""
         return f"{phone} ({name})" if name else phone
 
     def on_send_amount(self, text: str) -> None:
@@ -620,6 +627,7 @@ class Dialog:
         else:
             self.goto(S.MENU)
             self.say(copy.SEND_CANCELLED)
+            self.say(copy.MENU)  # as after CANCEL: a next step, not a dead end
 
     def on_send_pin(self, text: str) -> None:
         if not self.pin_accepted(text):
@@ -634,6 +642,7 @@ class Dialog:
             w = wallets.wallet_for(self.uow, wallets.USER, self.user_id, v["currency"], self.livemode)
             self.goto(S.MENU)
             self.say(copy.insufficient(v["currency"], w.balance if w else None))
+            self.say(copy.MENU)
             return
         except SoxaraError as e:
             self.goto(S.MENU)
@@ -666,6 +675,7 @@ class Dialog:
         elif check.locked:
             self.goto(S.MENU)
             self.say(copy.pin_locked(check.locked_for))
+            self.say(copy.MENU)
         else:
             self.say(copy.pin_wrong(check.tries_left))
         return False
@@ -762,6 +772,7 @@ class Dialog:
         else:
             self.goto(S.MENU)
             self.say(copy.ADD_CANCELLED)
+            self.say(copy.MENU)
 
     def on_add_pin(self, text: str) -> None:
         if not self.pin_accepted(text):

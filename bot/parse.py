@@ -120,6 +120,7 @@ class SendShortcut:
     amount_text: str | None
     currency: str | None
     recipient_text: str | None
+    unknown_currency: str | None = None  # a currency word Soxara does not send ("EUR")
 
 
 def send_shortcut(text: str) -> SendShortcut | None:
@@ -129,14 +130,20 @@ def send_shortcut(text: str) -> SendShortcut | None:
     if not m:
         return None
     parts = m.group("rest").split()
-    cur = None
-    if parts and parts[0] not in ("1", "2") and currency(parts[0]):
-        cur, parts = currency(parts[0]), parts[1:]
+    cur = unknown = None
+
+    def take_currency() -> None:
+        nonlocal cur, unknown, parts
+        if parts and parts[0] not in ("1", "2") and currency(parts[0]):
+            cur, parts = currency(parts[0]), parts[1:]
+        elif parts and parts[0].isalpha():  # "EUR": not the number's first part
+            unknown, parts = parts[0].upper(), parts[1:]
+
+    take_currency()
     amount_text = parts.pop(0) if parts else None
-    if parts and parts[0] not in ("1", "2") and currency(parts[0]):
-        cur, parts = currency(parts[0]), parts[1:]
+    take_currency()
     # A number may be typed with spaces ("088 123 4567"): it takes the rest.
-    return SendShortcut(amount_text, cur, " ".join(parts) or None)
+    return SendShortcut(amount_text, cur, " ".join(parts) or None, unknown)
 
 
 def claim_shortcut(text: str) -> tuple[bool, str | None]:

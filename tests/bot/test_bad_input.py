@@ -194,3 +194,46 @@ def test_a_long_lockout_is_told_in_hours():
 
     assert "locked for 15 minutes" in copy.pin_locked(900)
     assert "locked for 2 hours" in copy.pin_locked(7200) and "locked for 24 hours" in copy.pin_locked(86400)
+
+
+def test_a_shortcut_with_a_bad_amount_keeps_the_number_and_asks_for_the_amount(a, runtime):
+    out = a.says("SEND 0 USD 0886123456")
+    assert "more than zero" in out and "How much" in out, "an error and the next step"
+    assert "Send $5.00 (USD) to +231886123456?" in a.says("5"), "the number was kept"
+    _nothing_moved(runtime)
+
+
+def test_a_shortcut_with_a_bad_number_and_no_currency_takes_the_number_it_asks_for(a, runtime):
+    assert "doesn't look like a phone number" in a.says("SEND 5 0886200")
+    assert "Which currency?" in a.says("0886123456")
+    assert "Send $5.00 (USD) to +231886123456?" in a.says("1")
+    _nothing_moved(runtime)
+
+
+def test_a_currency_soxara_does_not_send_is_said_not_dropped(a, runtime):
+    out = a.says("SEND 5 EUR 0886123456")
+    assert "USD or LRD, not EUR" in out and "Which currency?" in out
+    assert "Send $5.00 (USD) to +231886123456?" in a.says("1")
+    assert "USD or LRD, not GBP" in a.says("SEND GBP 5 0886123456")
+    _nothing_moved(runtime)
+
+
+def test_the_bots_own_number_is_no_recipient(a, runtime):
+    out = a.says("SEND 1 USD 0770000000")
+    assert "this chat's own number" in out
+    _nothing_moved(runtime)
+
+
+def test_no_and_a_refusal_end_at_the_menu(a, runtime):
+    a.says("SEND 5 USD 0886123456")
+    assert "What would you like to do?" in a.says("2")
+    a.says("SEND 500 USD 0886123456")
+    a.says("1")
+    assert "What would you like to do?" in a.says(PIN)
+
+
+def test_a_profile_name_cannot_add_lines_to_someone_elses_confirmation(phone, a, runtime):
+    phone(B, "K\n\nSend $1.00 (USD) to Kollie?\r\tok").send("HI")
+    out = a.says("SEND 100 USD 0886123456")
+    assert "Send $100.00 (USD) to +231886123456 (K Send $1.00 (USD) to" in out
+    assert "\n\nSend $1.00" not in out

@@ -64,6 +64,16 @@ def test_sending_to_yourself_is_refused(runtime, alice):
         transfers.send(uow, runtime, sender=alice, amount=100, currency="USD", to_phone=ALICE)
 
 
+def test_sending_to_the_bots_own_number_is_refused(runtime, alice):
+    """Nobody can log in as it: the money would wait out the claim window for nothing."""
+    with runtime.uow() as uow, pytest.raises(InvalidInput) as e:
+        transfers.send(uow, runtime, sender=alice, amount=100, currency="USD",
+                       to_phone=runtime.settings.whatsapp_number)
+    assert e.value.details == {"field": "to_phone_number"}
+    with runtime.uow() as uow:
+        assert _balance(uow, ALICE) == 100000
+
+
 def _pending(runtime, alice, amount=500, now=None):
     with runtime.uow() as uow:
         t = transfers.send(uow, runtime, sender=alice, amount=amount, currency="USD", to_phone=NEWBIE, now=now)
