@@ -565,10 +565,20 @@ class Dialog:
         elif not v.get("to"):
             self.convo.state = S.SEND_RECIPIENT
             self.say(copy.send_recipient(v["amount"], v["currency"]))
+        elif (have := self.balance_of(v["currency"])) < v["amount"]:
+            # Said before the PIN is asked for (the transfer checks again when it runs).
+            self.keep(amount=None)
+            self.convo.state = S.SEND_AMOUNT
+            self.say(copy.insufficient(v["currency"], have))
+            self.say(copy.SEND_AMOUNT)
         else:
             self.keep(action=new_id("act"))
             self.convo.state = S.SEND_CONFIRM
             self.say(copy.send_confirm(v["amount"], v["currency"], v["label"]))
+
+    def balance_of(self, currency: str) -> int:
+        w = wallets.find_wallet(self.uow, wallets.USER, self.user_id, currency, self.livemode)
+        return w.balance if w is not None else 0
 
     def take_recipient(self, text: str) -> bool:
         try:

@@ -109,11 +109,10 @@ def test_shortcut_with_a_bad_amount(a, runtime):
     _nothing_moved(runtime)
 
 
-def test_more_than_the_balance_is_refused_and_nothing_moves(a, runtime):
-    a.says("SEND 500 USD 0886123456")
-    a.says("1")
-    out = a.says(PIN)
-    assert "Not enough USD" in out and "$100.00" in out
+def test_more_than_the_balance_is_said_before_the_pin_and_nothing_moves(a, runtime):
+    out = a.says("SEND 500 USD 0886123456")
+    assert "Not enough USD" in out and "$100.00" in out and "How much" in out
+    assert "Enter your PIN" not in out
     _nothing_moved(runtime)
 
 
@@ -225,11 +224,26 @@ def test_the_bots_own_number_is_no_recipient(a, runtime):
 
 
 def test_no_and_a_refusal_end_at_the_menu(a, runtime):
+    from core import adjustments, wallets
+
     a.says("SEND 5 USD 0886123456")
     assert "What would you like to do?" in a.says("2")
-    a.says("SEND 500 USD 0886123456")
+    a.says("SEND 50 USD 0886123456")
     a.says("1")
-    assert "What would you like to do?" in a.says(PIN)
+    with runtime.uow() as uow:  # the money goes elsewhere between the confirmation and the PIN
+        w = wallets.find_wallet(uow, wallets.USER, _user_id(runtime), "USD", False)
+        adjustments.adjust(uow, wallet_id=w.id, amount=-60_00, reason="chargeback")
+        uow.commit()
+    out = a.says(PIN)
+    assert "Not enough USD" in out and "$40.00" in out and "What would you like to do?" in out
+    assert balance(runtime, A) == 40_00
+
+
+def _user_id(runtime) -> str:
+    from core import users
+
+    with runtime.uow() as uow:
+        return users.find_by_phone(uow, A).id
 
 
 def test_a_profile_name_cannot_add_lines_to_someone_elses_confirmation(phone, a, runtime):

@@ -25,6 +25,17 @@ def test_dev_messages_lists_what_was_sent_oldest_first(client, phone):
         assert [i["created_at"] for i in items] == sorted(i["created_at"] for i in items)
 
 
+def test_dev_messages_lists_all_of_a_long_chat(client, runtime):
+    from core import messaging
+
+    with runtime.uow() as uow:
+        for i in range(250):
+            messaging.send_whatsapp(uow, runtime, "+231886123456", f"message {i}")
+        uow.commit()
+    items = client.get("/dev/messages?to=%2B231886123456").get_json()["data"]["items"]
+    assert [m["body"] for m in items] == [f"message {i}" for i in range(250)]
+
+
 def test_dev_messages_with_a_bad_phone(client):
     r = client.get("/dev/messages?to=nonsense")
     assert r.status_code == 422
