@@ -97,3 +97,43 @@ def _wait_for_a_lock_waiter(rt, timeout: float = 20.0) -> None:
                 return
         time.sleep(0.02)
     raise AssertionError("the transfer never waited for the wallet's lock")
+
+
+@pytest.mark.postgres
+def test_twenty_payouts_at_once_from_a_merchant_wallet_spend_it_to_the_cent(pg_runtime):
+    """A merchant key's payouts (no PIN: its scope is its authority) race for one wallet:
+    as many succeed as the balance covers, the rest are 422 INSUFFICIENT_FUNDS."""
+    from api.app import create_app
+    from tests.conftest import Api, create_merchant
+
+    rt = pg_runtime
+    mid, key = create_merchant(rt)
+    with rt.uow() as uow:
+        w = wallets.wallet_for(uow, wallets.MERCHANT, mid, "USD", False)
+        adjustments.adjust(uow, wallet_id=w.id, amount=150_00, reason="float")
+        for i in range(20):
+            users.get_or_create(uow, f"+23188170{i:04d}")
+        uow.commit()
+    app = create_app(runtime=rt)
+    barrier, answers = threading.Barrier(20), []
+
+    def payout(i: int):
+        http = Api(app.test_client(), key)
+        barrier.wait()
+        answers.append(http.post("/v1/transfers", {"amount": 10_00, "currency": "USD",
+                                                   "to_phone_number": f"+23188170{i:04d}"}))
+
+    threads = [threading.Thread(target=payout, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 15 + [422] * 5, codes
+    assert {r.get_json()["error"]["code"] for r in answers if r.status_code == 422} == {"INSUFFICIENT_FUNDS"}
+    with rt.uow() as uow:
+        assert wallets.get(uow, w.id).balance == 0
+        paid = sum(wallets.wallet_for(uow, wallets.USER, users.find_by_phone(uow, f"+23188170{i:04d}").id,
+                                      "USD", False).balance for i in range(20))
+        assert paid == 150_00
+        assert ledger.check(uow) == []
