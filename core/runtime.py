@@ -43,4 +43,9 @@ class Runtime:
         return self.settings.secret_key
 
     def dispose(self) -> None:
+        # An in-process job runner stops first (after the job it is running): its thread
+        # would otherwise go on using a database that may be gone by then.
+        stop = getattr(self._jobs, "stop", None)
+        if stop is not None:
+            stop()
         self.engine.dispose()
