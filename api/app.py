@@ -7,7 +7,7 @@ import importlib
 from flask import Flask, g
 
 from api import errors
-from api.blueprint import v1
+from api.blueprint import CONVERTERS, v1
 from api.trace import install_logging, new_trace_id
 from core.config import Settings
 from core.runtime import Runtime
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for mod in ROUTE_MODULES:
         importlib.import_module(mod)
+    app.url_map.converters.update(CONVERTERS)
     app.register_blueprint(v1)
     from bot.webhook import whatsapp
 

@@ -35,6 +35,7 @@ from flask import Flask, Response, current_app
 from marshmallow import fields as ma_fields
 
 from api.auth import KEY, KEY_OR_USER, NONE, USER
+from api.blueprint import ObjectId
 from api.endpoint import MUTATING, EndpointSpec
 from api.schemas.fields import CURRENCIES, MAX_AMOUNT, Amount, Currency, Phone
 
@@ -146,6 +147,8 @@ def _path_and_params(rule: str) -> tuple[str, list[dict]]:
             schema = {"type": "string", "format": "uuid"}
         elif conv == "path":
             schema = {"type": "string", "minLength": 1}
+        elif conv == "id":
+            schema = {"type": "string", "pattern": "^" + ObjectId.regex + "$"}
         else:
             schema = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
         params.append({"in": "path", "name": name, "required": True, "schema": schema})

@@ -18,7 +18,7 @@ def create_deposit(ctx, body):
                            phone_number=body["phone_number"], livemode=ctx.principal.livemode)
 
 
-@endpoint(v1, "GET", "/deposits/<deposit_id>", auth=USER, response=DepositOut, tags=["Deposits"],
+@endpoint(v1, "GET", "/deposits/<id:deposit_id>", auth=USER, response=DepositOut, tags=["Deposits"],
           errors=[401, 404])
 def get_deposit(ctx):
     """A deposit and its status."""

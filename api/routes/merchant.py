@@ -52,7 +52,7 @@ def mint_api_key(ctx, body):
     return minted.key
 
 
-@endpoint(v1, "POST", "/merchant/api-keys/<key_id>/revoke", auth=KEY, scope="api_keys:manage",
+@endpoint(v1, "POST", "/merchant/api-keys/<id:key_id>/revoke", auth=KEY, scope="api_keys:manage",
           response=ApiKeyOut, tags=["Merchant"], errors=[400, 401, 403, 404, 409, 415, 422])
 def revoke_api_key(ctx):
     """Revoke a key: it fails from the very next request."""

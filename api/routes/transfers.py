@@ -30,7 +30,7 @@ def create_transfer(ctx, body):
                           note=body.get("note"))
 
 
-@endpoint(v1, "GET", "/transfers/<transfer_id>", auth=KEY_OR_USER, scope="transfers:create",
+@endpoint(v1, "GET", "/transfers/<id:transfer_id>", auth=KEY_OR_USER, scope="transfers:create",
           response=TransferOut, tags=["Transfers"], errors=[401, 403, 404])
 def get_transfer(ctx):
     """A transfer, for its sender."""

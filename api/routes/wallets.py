@@ -28,7 +28,7 @@ def list_wallets(ctx):
     return page_of(newest_first[:ctx.args["limit"] + 1], ctx.args["limit"], lambda w: w.id)
 
 
-@endpoint(v1, "GET", "/wallets/<wallet_id>", auth=KEY_OR_USER, scope="wallets:read",
+@endpoint(v1, "GET", "/wallets/<id:wallet_id>", auth=KEY_OR_USER, scope="wallets:read",
           response=WalletOut, tags=["Wallets"], errors=[401, 403, 404])
 def get_wallet(ctx):
     """One wallet and its balance."""
@@ -36,7 +36,7 @@ def get_wallet(ctx):
     return wallets.get_owned(ctx.uow, kind, oid, ctx.principal.livemode, ctx.path["wallet_id"])
 
 
-@endpoint(v1, "GET", "/wallets/<wallet_id>/transactions", auth=KEY_OR_USER, scope="wallets:read",
+@endpoint(v1, "GET", "/wallets/<id:wallet_id>/transactions", auth=KEY_OR_USER, scope="wallets:read",
           query=ListQuery, response=TransactionOut, many=True, tags=["Wallets"], errors=[401, 403, 404, 422])
 def list_transactions(ctx):
     """A wallet's transactions, newest first: signed amount, balance after, type, object."""

@@ -24,6 +24,19 @@ def test_wrong_method_is_405(api):
     assert r.status_code == 405 and err(r) == "METHOD_NOT_ALLOWED"
 
 
+def test_a_sibling_routes_word_is_no_object_id(client, runtime):
+    """`GET /v1/transfers/claim` is the claim route with the wrong method, not a search for
+    a transfer called "claim"; an id of no object's shape is 404 like a missing one."""
+    from tests.conftest import Api, user_token
+
+    user = Api(client, user_token(client, runtime))
+    r = user.get("/v1/transfers/claim")
+    assert r.status_code == 405 and err(r) == "METHOD_NOT_ALLOWED" and "POST" in r.headers["Allow"]
+    for path in ("/v1/transfers/claim-me", "/v1/transfers/tr_missing1", "/v1/wallets/WAL_x"):
+        r = user.get(path)
+        assert r.status_code == 404 and err(r) == "NOT_FOUND", path
+
+
 @pytest.mark.parametrize("header", [
     None, "Bearer", "Bearer ", "Basic abc", "Bearer sxm_test_short",
     "Bearer sxm_test_AAAAAAAAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "Bearer not-a-token",
