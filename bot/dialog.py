@@ -649,9 +649,8 @@ class Dialog:
                 self.uow, self.rt, sender=sender, amount=v["amount"], currency=v["currency"],
                 to_phone=v["to"]))
         except InsufficientFunds:
-            w = wallets.wallet_for(self.uow, wallets.USER, self.user_id, v["currency"], self.livemode)
             self.goto(S.MENU)
-            self.say(copy.insufficient(v["currency"], w.balance if w else None))
+            self.say(copy.insufficient(v["currency"], self.balance_of(v["currency"])))
             self.say(copy.MENU)
             return
         except SoxaraError as e:

@@ -143,6 +143,9 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
     if currency not in ledger.CURRENCIES:
         raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    if to_phone == rt.settings.whatsapp_number:
+        # Nobody can log in as the bot's own number: the money would wait out the claim window.
+        raise InvalidInput("that is Soxara's own WhatsApp number, not a person's", field="to_phone_number")
     src_id, balance, label, recipient_id, dst_id = uow.run(_PARTIES_OF[sender.kind], {
         "sender_type": sender.kind, "sender_id": sender.id, "currency": currency,
         "livemode": sender.livemode, "to_phone": to_phone})[0]
@@ -150,9 +153,6 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         raise NotFound(f"no such {sender.kind}")
     if sender.kind == "user" and recipient_id == sender.id:
         raise InvalidInput("you cannot send money to yourself", field="to_phone_number")
-    if to_phone == rt.settings.whatsapp_number:
-        # Nobody can log in as the bot's own number: the money would wait out the claim window.
-        raise InvalidInput("that is Soxara's own WhatsApp number, not a person's", field="to_phone_number")
     if (balance or 0) < amount:
         # Refused before anything is written. The ledger's constraint stays the rule: a
         # concurrent transfer that spends the money first makes this one fail there.
