@@ -213,6 +213,25 @@ class Api:
         return self.client.delete(path, headers=self._headers(token, idem, headers))
 
 
+def at_once(n: int, fn) -> list:
+    """`fn(i)` for i in 0..n-1, each on its own thread, released together by a barrier:
+    [their results], in the order they finished."""
+    import threading
+
+    barrier, results = threading.Barrier(n), []
+
+    def run(i: int):
+        barrier.wait()
+        results.append(fn(i))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def create_merchant(runtime, name="Test Shop", scopes=None, live=False):
     from core import merchants
 

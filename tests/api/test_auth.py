@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 
@@ -11,7 +10,7 @@ from sqlalchemy import select, text, update
 
 from core import otp, pins, ratelimit, sessions
 from core.db import utcnow
-from tests.conftest import TEST_PHONE, Api, login, otp_sent_to, set_user_pin, step_up_token
+from tests.conftest import TEST_PHONE, Api, at_once, login, otp_sent_to, set_user_pin, step_up_token
 
 OTHER_PHONE = "+231771234567"
 
@@ -565,22 +564,6 @@ def test_no_code_pin_or_token_is_stored_in_clear(client, runtime):
 # --- PostgreSQL: concurrency ------------------------------------------------------------------
 
 
-def _together(n, fn):
-    barrier = threading.Barrier(n)
-    results: list = []
-
-    def run(i):
-        barrier.wait()
-        results.append(fn(i))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.fixture
 def pg_app(pg_runtime):
     from api.app import create_app
@@ -591,7 +574,7 @@ def pg_app(pg_runtime):
 @pytest.mark.postgres
 def test_two_concurrent_refreshes_exactly_one_succeeds(pg_app, pg_runtime):
     data = login(pg_app.test_client(), pg_runtime)
-    results = _together(2, lambda i: refresh(pg_app.test_client(), data["refresh_token"]).status_code)
+    results = at_once(2, lambda i: refresh(pg_app.test_client(), data["refresh_token"]).status_code)
     assert sorted(results) == [200, 401]
     with pg_runtime.uow() as uow:
         spent = uow.session.scalars(select(sessions.RefreshToken).where(
@@ -603,7 +586,7 @@ def test_two_concurrent_refreshes_exactly_one_succeeds(pg_app, pg_runtime):
 def test_concurrent_guesses_never_exceed_five(pg_app, pg_runtime):
     request_otp(pg_app.test_client())
     code = otp_sent_to(pg_runtime, TEST_PHONE)
-    results = _together(10, lambda i: err(verify(pg_app.test_client(), wrong(code))))
+    results = at_once(10, lambda i: err(verify(pg_app.test_client(), wrong(code))))
     assert results.count("INVALID_CODE") == 5 and results.count("CODE_EXPIRED") == 5
     assert err(verify(pg_app.test_client(), code)) == "CODE_EXPIRED"
 
@@ -612,13 +595,13 @@ def test_concurrent_guesses_never_exceed_five(pg_app, pg_runtime):
 def test_concurrent_right_codes_log_in_once(pg_app, pg_runtime):
     request_otp(pg_app.test_client())
     code = otp_sent_to(pg_runtime, TEST_PHONE)
-    results = _together(5, lambda i: verify(pg_app.test_client(), code).status_code)
+    results = at_once(5, lambda i: verify(pg_app.test_client(), code).status_code)
     assert sorted(results) == [200, 422, 422, 422, 422]
 
 
 @pytest.mark.postgres
 def test_concurrent_requests_respect_the_phone_limit(pg_app):
-    results = _together(8, lambda i: request_otp(pg_app.test_client()).status_code)
+    results = at_once(8, lambda i: request_otp(pg_app.test_client()).status_code)
     assert sorted(results) == [202] * 3 + [429] * 5
 
 
@@ -627,5 +610,5 @@ def test_concurrent_wrong_pins_lock_after_three(pg_app, pg_runtime):
     client = pg_app.test_client()
     token = login(client, pg_runtime)["access_token"]
     set_user_pin(client, token, "4821")
-    results = _together(6, lambda i: err(step_up(pg_app.test_client(), token, "0000")))
+    results = at_once(6, lambda i: err(step_up(pg_app.test_client(), token, "0000")))
     assert results.count("INVALID_PIN") == 2 and results.count("PIN_LOCKED") == 4

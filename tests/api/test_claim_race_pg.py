@@ -5,7 +5,6 @@ moves the money, once; the rest get their contract errors; the ledger balances."
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 
 from core import ledger, messaging, sandbox, transfers, users, wallets
 from core.events import Event
-from tests.conftest import Api, signed_in
+from tests.conftest import Api, at_once, signed_in
 
 ALICE = "+231881000001"
 ROUNDS, CLAIMERS, AMOUNT = 6, 8, 500
@@ -30,26 +29,18 @@ def _code_sent_to(rt, phone: str) -> str:
 def _race(rt, app, token: str, code: str, sweep_at, delay: float) -> tuple[list, list[int]]:
     """CLAIMERS API claims of `code` at once, and two sweepers at `sweep_at` (if given,
     after `delay`): (the claims' answers, what each sweeper returned)."""
-    barrier = threading.Barrier(CLAIMERS + (2 if sweep_at else 0))
-    answers: list = []
-    swept: list[int] = []
+    sweepers = 2 if sweep_at else 0
 
-    def claimer():
-        http = Api(app.test_client(), token)
-        barrier.wait()
-        answers.append(http.post("/v1/transfers/claim", {"claim_code": code}, idem=uuid.uuid4().hex))
-
-    def sweeper():
-        barrier.wait()
+    def claim_or_sweep(i: int):
+        if i < CLAIMERS:
+            return "answer", Api(app.test_client(), token).post(
+                "/v1/transfers/claim", {"claim_code": code}, idem=uuid.uuid4().hex)
         time.sleep(delay)  # later rounds let the claims get further before it runs
-        swept.append(transfers.expire_due(rt, now=sweep_at))
+        return "swept", transfers.expire_due(rt, now=sweep_at)
 
-    threads = [threading.Thread(target=claimer) for _ in range(CLAIMERS)]
-    threads += [threading.Thread(target=sweeper) for _ in range(2 if sweep_at else 0)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    done = at_once(CLAIMERS + sweepers, claim_or_sweep)
+    answers = [r for kind, r in done if kind == "answer"]
+    swept = [r for kind, r in done if kind == "swept"]
     return answers, swept
 
 

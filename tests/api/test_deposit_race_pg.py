@@ -4,7 +4,6 @@ wallet once; the ledger balances to the cent."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 
@@ -13,25 +12,10 @@ from sqlalchemy import func, select
 
 from core import deposits, ledger, users, wallets
 from core.db import utcnow
-from tests.conftest import Api, signed_in
+from tests.conftest import Api, at_once, signed_in
 
 PHONE = "+231881000001"
 COPIES, DEPOSITS, SWEEPERS = 10, 6, 6
-
-
-def _at_once(n: int, fn) -> list:
-    barrier, out = threading.Barrier(n), []
-
-    def run(i: int):
-        barrier.wait()
-        out.append(fn(i))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
 
 
 @pytest.mark.postgres
@@ -46,7 +30,7 @@ def test_copies_of_one_deposit_request_make_one_deposit(pg_runtime):
     token, _ = signed_in(rt, u.id)
     key = uuid.uuid4().hex
     body = {"amount": 2500, "currency": "USD", "method": "mtn_momo", "phone_number": "+231886543210"}
-    answers = _at_once(COPIES, lambda i: Api(app.test_client(), token).post("/v1/deposits", body, idem=key))
+    answers = at_once(COPIES, lambda i: Api(app.test_client(), token).post("/v1/deposits", body, idem=key))
     ok = [r for r in answers if r.status_code == 202]
     busy = [r for r in answers if r.status_code == 409]
     assert len(ok) + len(busy) == COPIES and ok, [r.status_code for r in answers]
@@ -67,7 +51,7 @@ def test_many_sweepers_settle_each_deposit_once(pg_runtime):
         uow.commit()
     deposits.advance_due(rt, utcnow())  # each asked its rail once: pending for 5 seconds
     later = utcnow() + timedelta(seconds=6)
-    settled = _at_once(SWEEPERS, lambda i: deposits.advance_due(rt, later))
+    settled = at_once(SWEEPERS, lambda i: deposits.advance_due(rt, later))
     assert sum(settled) >= DEPOSITS  # every sweeper saw them due; each moved only the pending ones
     with rt.uow() as uow:
         statuses = list(uow.session.scalars(select(deposits.Deposit.status)))

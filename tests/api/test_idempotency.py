@@ -136,26 +136,15 @@ def test_sqlite_a_running_record_left_by_a_dead_process_is_taken_over(sqlite_run
 def test_two_copies_of_a_wrong_pin_at_once_count_one_try(client, runtime, user_api):
     """The copy that comes while the first runs is 409 IDEMPOTENCY_IN_PROGRESS or replays
     it; it never judges the PIN a second time (which would lock the PIN sooner)."""
-    import threading
-
     from sqlalchemy import select
 
     from core import pins
-    from tests.conftest import set_user_pin
+    from tests.conftest import at_once, set_user_pin
 
     set_user_pin(client, user_api.token, "4821")
     for round_ in range(6):
-        barrier, answers = threading.Barrier(2), []
-
-        def copy(key=f"wrong-{round_}", barrier=barrier, answers=answers):
-            barrier.wait()
-            answers.append(user_api.post("/v1/auth/step-up", {"pin": "0000"}, idem=key))
-
-        threads = [threading.Thread(target=copy) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        key = f"wrong-{round_}"
+        answers = at_once(2, lambda i, key=key: user_api.post("/v1/auth/step-up", {"pin": "0000"}, idem=key))
         codes = sorted(r.get_json()["error"]["code"] for r in answers)
         assert codes in (["IDEMPOTENCY_IN_PROGRESS", "INVALID_PIN"], ["INVALID_PIN", "INVALID_PIN"]), codes
         with runtime.uow() as uow:

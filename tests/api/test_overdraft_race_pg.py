@@ -104,7 +104,7 @@ def test_twenty_payouts_at_once_from_a_merchant_wallet_spend_it_to_the_cent(pg_r
     """A merchant key's payouts (no PIN: its scope is its authority) race for one wallet:
     as many succeed as the balance covers, the rest are 422 INSUFFICIENT_FUNDS."""
     from api.app import create_app
-    from tests.conftest import Api, create_merchant
+    from tests.conftest import Api, at_once, create_merchant
 
     rt = pg_runtime
     mid, key = create_merchant(rt)
@@ -115,19 +115,8 @@ def test_twenty_payouts_at_once_from_a_merchant_wallet_spend_it_to_the_cent(pg_r
             users.get_or_create(uow, f"+23188170{i:04d}")
         uow.commit()
     app = create_app(runtime=rt)
-    barrier, answers = threading.Barrier(20), []
-
-    def payout(i: int):
-        http = Api(app.test_client(), key)
-        barrier.wait()
-        answers.append(http.post("/v1/transfers", {"amount": 10_00, "currency": "USD",
-                                                   "to_phone_number": f"+23188170{i:04d}"}))
-
-    threads = [threading.Thread(target=payout, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = at_once(20, lambda i: Api(app.test_client(), key).post(
+        "/v1/transfers", {"amount": 10_00, "currency": "USD", "to_phone_number": f"+23188170{i:04d}"}))
     codes = sorted(r.status_code for r in answers)
     assert codes == [201] * 15 + [422] * 5, codes
     assert {r.get_json()["error"]["code"] for r in answers if r.status_code == 422} == {"INSUFFICIENT_FUNDS"}

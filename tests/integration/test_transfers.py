@@ -170,16 +170,22 @@ def test_test_mode_claims_complete_by_themselves(runtime, alice):
         assert _balance(uow, NEWBIE) == 500
 
 
-def test_live_mode_never_auto_claims(runtime):
+def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int):
+    """ALICE, given `funds` of live money by an operator, sends `amount` to NEWBIE."""
     from core import adjustments
 
     with runtime.uow() as uow:
         u = users.get_or_create(uow, ALICE)
-        w = wallets.wallet_for(uow, wallets.USER, u.id, "LRD", True)
-        adjustments.adjust(uow, wallet_id=w.id, amount=10000, reason="test credit")
-        t = transfers.send(uow, runtime, sender=transfers.Party("user", u.id, True), amount=100,
-                           currency="LRD", to_phone=NEWBIE)
+        w = wallets.wallet_for(uow, wallets.USER, u.id, currency, True)
+        adjustments.adjust(uow, wallet_id=w.id, amount=funds, reason="test credit")
+        t = transfers.send(uow, runtime, sender=transfers.Party("user", u.id, True), amount=amount,
+                           currency=currency, to_phone=NEWBIE)
         uow.commit()
+    return t
+
+
+def test_live_mode_never_auto_claims(runtime):
+    t = _live_send_to_newbie(runtime, 100, "LRD", funds=10000)
     assert t.auto_claim_at is None
     assert transfers.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
 
@@ -188,14 +194,8 @@ def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
     """Live money waits in live claims-held and lands in a live wallet: someone acting in
     test mode (a development deployment's users) sees no such transfer, and the money
     stays held, rather than landing in a wallet they never see."""
-    from core import adjustments
-
+    t = _live_send_to_newbie(runtime, 400, "USD", funds=1000)
     with runtime.uow() as uow:
-        u = users.get_or_create(uow, ALICE)
-        w = wallets.wallet_for(uow, wallets.USER, u.id, "USD", True)
-        adjustments.adjust(uow, wallet_id=w.id, amount=1000, reason="test credit")
-        t = transfers.send(uow, runtime, sender=transfers.Party("user", u.id, True), amount=400,
-                           currency="USD", to_phone=NEWBIE)
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0].strip()
