@@ -71,9 +71,9 @@ _LOOKUP_LOCKED = Statement(
     "SELECT l.locked, k.id, k.fingerprint, k.status, k.response_status, k.response_sealed, "
     "k.expires_at <= :now FROM (SELECT pg_try_advisory_xact_lock(CAST(:lock AS BIGINT)) AS locked) l "
     "LEFT JOIN idempotency_keys k ON k.scope = :scope AND k.key = :key", now=UTCDateTime())
-_LOOKUP = Statement(
-    "SELECT TRUE, id, fingerprint, status, response_status, response_sealed, expires_at <= :now "
-    "FROM idempotency_keys WHERE scope = :scope AND key = :key", now=UTCDateTime())
+_RECORD = "TRUE, id, fingerprint, status, response_status, response_sealed, expires_at <= :now"
+_OF_KEY = "FROM idempotency_keys WHERE scope = :scope AND key = :key"
+_LOOKUP = Statement(f"SELECT {_RECORD} {_OF_KEY}", now=UTCDateTime())
 _FORGET = Statement("DELETE FROM idempotency_keys WHERE id = :id")
 _STORE = Statement(
     f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES (:scope, :key, :fingerprint, '', 'done', "
@@ -91,12 +91,10 @@ _FINISH = Statement(
     "UPDATE idempotency_keys SET status = 'done', response_status = :response_status, "
     "response_sealed = :response_sealed, created_at = :created_at, expires_at = :expires_at "
     "WHERE scope = :scope AND key = :key AND attempt = :attempt", **_TYPES)
-_GIVE_BACK = Statement("DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND attempt = :attempt "
-                       "AND status = 'running'")
-_LOOKUP_RUNNING = Statement(
-    "SELECT TRUE, id, fingerprint, status, response_status, response_sealed, expires_at <= :now, "
-    "created_at <= :stale FROM idempotency_keys WHERE scope = :scope AND key = :key",
-    now=UTCDateTime(), stale=UTCDateTime())
+_GIVE_BACK = Statement(f"DELETE {_OF_KEY} AND attempt = :attempt AND status = 'running'")
+# The lookup's record, and whether a running one is stale.
+_LOOKUP_RUNNING = Statement(f"SELECT {_RECORD}, created_at <= :stale {_OF_KEY}", now=UTCDateTime(),
+                            stale=UTCDateTime())
 
 
 def fingerprint(method: str, path: str, body) -> str:
