@@ -7,6 +7,7 @@ Every message about money ends with the id (`Ref tr_…`) a support agent looks 
 
 from __future__ import annotations
 
+from core import names
 from core.money import format_amount
 
 METHODS = {"mtn_momo": "MTN MoMo", "orange_money": "Orange Money"}
@@ -23,8 +24,9 @@ def money_spelled(amount: int, currency: str) -> str:
 
 
 def greeting_name(profile_name: str | None) -> str:
-    name = ((profile_name or "").split() or [""])[0][:30]  # the first word: no line breaks
-    return f", {name}" if name else ""
+    name = names.fit_to_show(profile_name)
+    first = names.fit_to_show(name.split()[0], 30) if name else None  # the first word
+    return f", {first}" if first else ""
 
 
 # --- getting in --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import copy, parse, services
-from core import conversations, transfers, users, wallets
+from core import conversations, names, transfers, users, wallets
 from core.crypto import Sealer
 from core.db import UnitOfWork, utcnow
 from core.errors import (
@@ -601,8 +601,8 @@ class Dialog:
     def phone_label(self, phone: str) -> str:
         """How a counterparty reads in a confirmation: the number, and their name if known."""
         u = users.find_by_phone(self.uow, phone)
-        # One line: names stored before the webhook made them so may hold line breaks.
-        name = " ".join((u.profile_name or "").split())[:30] if u else ""
+        # Cleaned again: rows stored before names were cleaned may hold anything.
+        name = names.fit_to_show(u.profile_name, 30) if u else None
         return f"{phone} ({name})" if name else phone
 
     def on_send_amount(self, text: str) -> None:
