@@ -57,7 +57,16 @@ CODE_DEAD = "That code has expired or was tried too often. Reply NEW for a new o
 CODE_RESENT = "We sent you a new code. Reply with it to log in."
 
 
-def code_rate_limited(seconds: int) -> str:
+def code_waiting(seconds_ago: int) -> str:
+    """HI again while a code still works: no new code unless asked for."""
+    ago = "just now" if seconds_ago < 60 else f"{_minutes(seconds_ago - seconds_ago % 60)} ago"
+    return f"We sent you a code {ago}. Reply with it to log in, or reply NEW for a new one."
+
+
+def code_rate_limited(seconds: int, *, last_code_works: bool = False) -> str:
+    if last_code_works:
+        return (f"Too many codes asked for. Reply with the last one we sent (it still works), "
+                f"or reply NEW in {_minutes(seconds)}.")
     return f"Too many codes asked for. Try again in {_minutes(seconds)}, then reply NEW."
 
 
