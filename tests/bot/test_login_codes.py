@@ -7,11 +7,13 @@ import re
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from core import otp
 from core.db import utcnow
-from tests.conftest import Api
+from tests.bot.conftest import Phone
+from tests.conftest import Api, at_once
 
 B = "+231886123456"
 CODE_MESSAGE = re.compile(r"Your Soxara code is \d{6}")
@@ -141,3 +143,21 @@ def test_asking_again_while_refused_does_not_push_the_wait_out(phone):
     for _ in range(4):
         later = b.says("NEW")
     assert _minutes_said(later) <= _minutes_said(first), (first, later)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_requests_and_guesses_at_once_leave_the_chat_its_code(pg_runtime):
+    from api.app import create_app
+
+    app = create_app(runtime=pg_runtime)
+    b = Phone(app.test_client(), pg_runtime, B)
+    b.says("HI")
+    code = b.code()
+
+    def stranger(i: int) -> int:
+        if i % 2:
+            return anonymous_request(app.test_client(), ip=f"41.57.80.{i}").status_code
+        return anonymous_guess(app.test_client(), other_than(code)).status_code
+
+    assert set(at_once(16, stranger)) <= {202, 422, 429}
+    assert "logged in" in b.says(code)
