@@ -1,9 +1,9 @@
 """One-time login codes sent by WhatsApp.
 
-A code is 6 random digits, valid for 5 minutes, and only the newest one for a phone
-counts. It is stored argon2-hashed: the attempt limit (5 wrong tries burn the code) is
-what protects it in use, and the slow hash means that even a stolen table together with
-the secret key does not give up live codes faster than they expire.
+A code is 6 random digits, valid for 5 minutes, and only the newest one for a phone (and
+purpose) counts. It is stored argon2-hashed: the attempt limit (5 wrong tries burn the
+code) is what protects it in use, and the slow hash means that even a stolen table
+together with the secret key does not give up live codes faster than they expire.
 
 A code belongs to where it was asked for, its purpose: `API_LOGIN` over
 `POST /v1/auth/request-otp`, by anyone, or `CHAT_LOGIN` by a message from the phone's own
