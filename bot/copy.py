@@ -7,6 +7,7 @@ Every message about money ends with the id (`Ref tr_…`) a support agent looks 
 
 from __future__ import annotations
 
+from core import names
 from core.money import format_amount
 
 METHODS = {"mtn_momo": "MTN MoMo", "orange_money": "Orange Money"}
@@ -23,8 +24,9 @@ def money_spelled(amount: int, currency: str) -> str:
 
 
 def greeting_name(profile_name: str | None) -> str:
-    name = ((profile_name or "").split() or [""])[0][:30]  # the first word: no line breaks
-    return f", {name}" if name else ""
+    name = names.fit_to_show(profile_name)
+    first = names.fit_to_show(name.split()[0], 30) if name else None  # the first word
+    return f", {first}" if first else ""
 
 
 # --- getting in --------------------------------------------------------------------------
@@ -55,7 +57,16 @@ CODE_DEAD = "That code has expired or was tried too often. Reply NEW for a new o
 CODE_RESENT = "We sent you a new code. Reply with it to log in."
 
 
-def code_rate_limited(seconds: int) -> str:
+def code_waiting(seconds_ago: int) -> str:
+    """HI again while a code still works: no new code unless asked for."""
+    ago = "just now" if seconds_ago < 60 else f"{_minutes(seconds_ago - seconds_ago % 60)} ago"
+    return f"We sent you a code {ago}. Reply with it to log in, or reply NEW for a new one."
+
+
+def code_rate_limited(seconds: int, *, last_code_works: bool = False) -> str:
+    if last_code_works:
+        return (f"Too many codes asked for. Reply with the last one we sent (it still works), "
+                f"or reply NEW in {_minutes(seconds)}.")
     return f"Too many codes asked for. Try again in {_minutes(seconds)}, then reply NEW."
 
 

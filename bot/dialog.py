@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import copy, parse, services
-from core import conversations, transfers, users, wallets
+from core import conversations, names, transfers, users, wallets
 from core.crypto import Sealer
 from core.db import UnitOfWork, utcnow
 from core.errors import (
@@ -78,7 +78,7 @@ ADD_FLOW = frozenset({S.ADD_AMOUNT, S.ADD_CURRENCY, S.ADD_METHOD, S.ADD_PHONE, S
                       S.ADD_PIN})
 PIN_FLOW = frozenset({S.PIN_CHANGE_NEW, S.PIN_CHANGE_REPEAT, S.PIN_CHANGE_CURRENT})
 # Keywords stay readable in the transcript even when a secret was expected.
-KEYWORDS_IN_CLEAR = frozenset(parse.KEYWORD_WORDS | {"NEW"})
+KEYWORDS_IN_CLEAR = frozenset(parse.KEYWORD_WORDS | parse.NEW_CODE_WORDS)
 
 
 @dataclass
@@ -358,6 +358,16 @@ class Dialog:
         first = self.convo.user_id is None or self.state == S.NEW
         user = users.get_or_create(self.uow, self.phone, self.msg.profile_name)
         self.convo.user_id = user.id
+        # Only a command is worth carrying through the login ("BAL", "SEND …", "CLAIM …").
+        keep = resume if resume and self.is_command(resume) else None
+        sent_at = None if parse.wants_new_code(resume) else \
+            services.code_waiting_since(self.uow, self.phone, self.now)
+        if sent_at is not None:
+            # Another code would replace one that still works and spend the phone's
+            # limit: say when it was sent, and send a new one only on request (NEW).
+            self.goto(S.LOGIN_CODE, resume=keep or self.values.get("resume"))
+            self.say(copy.code_waiting(int((self.now - sent_at).total_seconds())))
+            return
         if first:
             self.say(copy.welcome_new(self.msg.profile_name or user.profile_name))
             waiting = transfers.pending_claims_for(self.uow, self.phone, self.livemode)
@@ -365,8 +375,6 @@ class Dialog:
                 self.say(copy.money_waiting(t.amount, t.currency, self.sender_label(t), t.id))
         else:
             self.say(copy.welcome_back(self.msg.profile_name or user.profile_name))
-        # Only a command is worth carrying through the login ("BAL", "SEND …", "CLAIM …").
-        keep = resume if resume and self.is_command(resume) else None
         self.goto(S.LOGIN_CODE, resume=keep)
         self.send_code(copy.CODE_SENT)
 
@@ -376,14 +384,18 @@ class Dialog:
 
     def send_code(self, then: str) -> None:
         try:
-            services.issue_code(self.uow, self.rt, self.phone)
+            # A refusal is not counted (as over the API): asking again while refused
+            # must not push the wait further out. This transaction commits regardless.
+            with self.uow.savepoint():
+                services.issue_code(self.uow, self.rt, self.phone)
         except RateLimited as e:
-            self.say(copy.code_rate_limited(e.retry_after))
+            waiting = services.code_waiting_since(self.uow, self.phone, self.now) is not None
+            self.say(copy.code_rate_limited(e.retry_after, last_code_works=waiting))
             return
         self.say(then)
 
     def on_login_code(self, text: str) -> None:
-        if text.strip().upper() in ("NEW", "RESEND", "CODE", "NEW CODE"):
+        if parse.wants_new_code(text):
             self.send_code(copy.CODE_RESENT)
             return
         if parse.otp(text) is None:
@@ -601,8 +613,8 @@ class Dialog:
     def phone_label(self, phone: str) -> str:
         """How a counterparty reads in a confirmation: the number, and their name if known."""
         u = users.find_by_phone(self.uow, phone)
-        # One line: names stored before the webhook made them so may hold line breaks.
-        name = " ".join((u.profile_name or "").split())[:30] if u else ""
+        # Cleaned again: rows stored before names were cleaned may hold anything.
+        name = names.fit_to_show(u.profile_name, 30) if u else None
         return f"{phone} ({name})" if name else phone
 
     def on_send_amount(self, text: str) -> None:

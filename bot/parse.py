@@ -25,6 +25,8 @@ KEYWORDS = {
     "LOGOUT": "LOGOUT", "LOG OUT": "LOGOUT",
 }
 KEYWORD_WORDS = frozenset(KEYWORDS)
+# Asking for another login code, while logged out.
+NEW_CODE_WORDS = frozenset({"NEW", "RESEND", "CODE", "NEW CODE"})
 
 _SEND = re.compile(r"^SEND\s+(?P<rest>.+)$", re.I | re.S)
 _CLAIM = re.compile(r"^CLAIM(?:\s+(?P<code>\S+))?\s*$", re.I)
@@ -43,6 +45,10 @@ def keyword(text: str) -> str | None:
     """MENU, CANCEL, HELP, BAL or LOGOUT when the whole message is one (`hi!` counts)."""
     word = text.strip().strip("!.?,").upper()
     return KEYWORDS.get(word)
+
+
+def wants_new_code(text: str | None) -> bool:
+    return (text or "").strip().strip("!.").upper() in NEW_CODE_WORDS
 
 
 def yes_no(text: str) -> bool | None:

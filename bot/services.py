@@ -7,6 +7,7 @@ This module turns core's answers into the few outcomes a conversation cares abou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core import messaging, otp, pins
 
@@ -21,8 +22,17 @@ def reply(uow, rt, phone: str, body: str) -> None:
 
 
 def issue_code(uow, rt, phone: str) -> None:
-    """Send a login code into the chat. Raises RateLimited."""
-    otp.issue(uow, rt, phone, purpose="login")
+    """Send a login code into the chat. Raises RateLimited.
+
+    The chat's codes are its own (core.otp.CHAT_LOGIN): the message asking for one comes
+    from the phone's own WhatsApp, so only the phone spends their limit, and nothing
+    asked for or guessed over the API replaces or burns them."""
+    otp.issue(uow, rt, phone, purpose=otp.CHAT_LOGIN)
+
+
+def code_waiting_since(uow, phone: str, now: datetime) -> datetime | None:
+    """When the chat's login code still waiting to be typed was sent, if there is one."""
+    return otp.waiting_since(uow, phone, purpose=otp.CHAT_LOGIN, now=now)
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ def judge_code(uow, rt, phone: str, code: str) -> CodeVerdict:
     """Check a login code. core.otp counts the try in a transaction of its own and spends
     a right code in `uow`, which must not have begun yet (SQLite has one writer)."""
     try:
-        user = otp.verify(uow, rt, phone, code, purpose="login")
+        user = otp.verify(uow, rt, phone, code, purpose=otp.CHAT_LOGIN)
     except otp.InvalidCode as e:
         return CodeVerdict(attempts_remaining=(e.details or {}).get("attempts_remaining"),
                            dead=(e.details or {}).get("attempts_remaining") == 0)

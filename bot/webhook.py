@@ -26,6 +26,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from api.envelope import error_body
 from bot import dialog
+from core import names
 from core.errors import InvalidInput
 from core.phones import normalise_e164
 
@@ -61,12 +62,6 @@ def _refuse(status: int, code: str, message: str) -> Response:
     return Response(error_body(code, message), status=status, mimetype="application/json")
 
 
-def _name(value: str | None) -> str | None:
-    """A WhatsApp profile name as one line: whoever picks their own name must not be able
-    to add lines to another person's confirmation ("…\n\nSend $1.00 to Kollie?")."""
-    return " ".join(_text(value).split())[:60] or None
-
-
 def _text(value: str | None) -> str:
     """Form text fit to store: no NUL (PostgreSQL refuses it) nor other control characters."""
     return _CONTROL.sub("", value or "")
@@ -94,7 +89,7 @@ def inbound_from(settings, form) -> dialog.Inbound | None:
     # A tapped quick-reply button carries its payload; otherwise what was typed.
     text = _text(form.get("ButtonPayload") or form.get("Body"))
     return dialog.Inbound(phone=phone, text=text, message_sid=_text(sid),
-                          profile_name=_name(form.get("ProfileName")), num_media=num_media)
+                          profile_name=names.fit_to_show(form.get("ProfileName")), num_media=num_media)
 
 
 def handle(rt, msg: dialog.Inbound) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto
+from core import crypto, names
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, InvalidState, NotFound
 from core.ids import new_id, random_string
@@ -75,10 +75,10 @@ class MintedKey:
 
 
 def create_merchant(uow: UnitOfWork, name: str) -> Merchant:
-    name = (name or "").strip()
-    if not name:
+    shown = names.fit_to_show(name, 200)  # people read it in their chat ("You received … from")
+    if not shown:
         raise InvalidInput("a merchant needs a name", field="name")
-    m = Merchant(id=new_id("mer"), name=name, created_at=utcnow())
+    m = Merchant(id=new_id("mer"), name=shown, created_at=utcnow())
     uow.session.add(m)
     uow.session.flush()
     return m

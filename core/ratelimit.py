@@ -15,6 +15,7 @@ no log of who asked for what.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +68,18 @@ def seconds_until_allowed(prev: int, current: int, limit: int, elapsed_fraction:
         f = 1.0 - (limit - 1) / current if current else 0.0
         wait = (1.0 - elapsed_fraction + max(0.0, f)) * window_seconds
     return max(1, math.ceil(wait))
+
+
+def network_of(ip: str) -> str:
+    """The requesting network an address stands for: an IPv4 address itself, an IPv6
+    address's /64 (one subscriber's, who holds every address in it)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _bucket(secret_key: str, rule: Rule, subject: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto, events, ledger, messaging, users, wallets
+from core import crypto, events, ledger, messaging, names, users, wallets
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
 from core.ids import new_id, random_string
@@ -125,7 +125,13 @@ def sender_label(uow: UnitOfWork, t: Transfer) -> str:
     label = uow.run(_LABEL_OF[t.sender_type], {"sender_id": t.sender_id})[0][0]
     if label is None:
         raise NotFound(f"no such {t.sender_type}")
-    return label
+    return _shown(label)
+
+
+def _shown(label: str) -> str:
+    """A sender's label cleaned like every name shown to another person: a merchant's
+    name stored before names were cleaned may hold anything (a phone number is unchanged)."""
+    return names.fit_to_show(label) or "a Soxara merchant"
 
 
 def _notify(uow: UnitOfWork, rt, phone: str, text: str, *, sensitive: list[str] | None = None) -> None:
@@ -151,6 +157,7 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         "livemode": sender.livemode, "to_phone": to_phone})[0]
     if label is None:
         raise NotFound(f"no such {sender.kind}")
+    label = _shown(label)
     if sender.kind == "user" and recipient_id == sender.id:
         raise InvalidInput("you cannot send money to yourself", field="to_phone_number")
     if (balance or 0) < amount:

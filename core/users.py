@@ -8,6 +8,7 @@ from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import names
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import NotFound
 from core.ids import new_id
@@ -45,7 +46,7 @@ def get_or_create(uow: UnitOfWork, phone_e164: str, profile_name: str | None = N
     if u is not None:
         return u
     u = User(id=new_id("usr"), phone_number=phone_e164, country_code=country_code(phone_e164),
-             profile_name=(profile_name or None) and profile_name[:100], created_at=utcnow())
+             profile_name=names.fit_to_show(profile_name), created_at=utcnow())
     try:
         with uow.session.begin_nested():
             uow.session.add(u)

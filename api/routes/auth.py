@@ -38,11 +38,14 @@ class _Login:
 def request_otp(ctx, body):
     """Send a 6-digit login code to the number by WhatsApp (valid 5 minutes).
 
-    Rate limited per number (3 per 15 minutes, 10 a day) and per IP address (120 a
+    Rate limited per number and requesting network (3 per 15 minutes, 10 a day), per
+    number from all networks (6 per 15 minutes, 20 a day) and per network (120 a
     minute): 429 `RATE_LIMITED` with `Retry-After`. A newer code replaces older ones.
+    A code asked for here works only here, not in the WhatsApp chat, and the other way
+    round.
     """
     phone = body["phone_number"]
-    otp.issue(ctx.uow, ctx.runtime, phone, ip=request.remote_addr)
+    otp.issue(ctx.uow, ctx.runtime, phone, purpose=otp.API_LOGIN, ip=request.remote_addr)
     return {"phone_number": phone, "expires_in": int(otp.VALIDITY.total_seconds())}
 
 
@@ -53,9 +56,9 @@ def verify_otp(ctx, body):
 
     A wrong code is 422 `INVALID_CODE` (`details.attempts_remaining`); the fifth wrong
     try burns the code. An expired, replaced, used or burned code is 422 `CODE_EXPIRED`:
-    request a new one.
+    request a new one. So is a code sent into the WhatsApp chat to log in there.
     """
-    user = otp.verify(ctx.uow, ctx.runtime, body["phone_number"], body["code"])
+    user = otp.verify(ctx.uow, ctx.runtime, body["phone_number"], body["code"], purpose=otp.API_LOGIN)
     t = sessions.start(ctx.uow, ctx.runtime, user.id)
     return _Login(t.access_token, t.refresh_token, t.token_type, t.expires_in, user)
 

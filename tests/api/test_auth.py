@@ -145,17 +145,68 @@ def test_per_phone_rate_limit_with_retry_after(client, runtime, monkeypatch):
     assert 1 <= int(r.headers["Retry-After"]) <= 15 * 60 + 5 * 60
     assert request_otp(client, OTHER_PHONE).status_code == 202, "other numbers are not affected"
     # The refusal was not stored: once allowed again, the same key runs.
-    monkeypatch.setattr(otp, "PHONE_RULES", ())
+    monkeypatch.setitem(otp.PHONE_RULES, otp.API_LOGIN, ())
+    monkeypatch.setattr(otp, "NETWORK_RULES", ())
     r = request_otp(client, idem="fourth")
     assert r.status_code == 202 and "Idempotent-Replayed" not in r.headers
 
 
 def test_per_phone_daily_cap(client, monkeypatch):
-    monkeypatch.setattr(otp, "PHONE_RULES", (otp.PHONE_RULES[1],))
+    monkeypatch.setitem(otp.PHONE_RULES, otp.API_LOGIN, (otp.PHONE_RULES[otp.API_LOGIN][1],))
+    monkeypatch.setattr(otp, "NETWORK_RULES", (otp.NETWORK_RULES[1],))
     for _ in range(10):
         assert request_otp(client).status_code == 202
     r = request_otp(client)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 3600
+
+
+def test_one_network_cannot_spend_a_numbers_codes_for_everyone_else(client):
+    for _ in range(3):
+        assert request_otp(client, ip="41.57.80.1").status_code == 202
+    r = request_otp(client, ip="41.57.80.1")
+    assert r.status_code == 429 and err(r) == "RATE_LIMITED"
+    assert request_otp(client, ip="197.231.221.9").status_code == 202, "the owner's own network still gets one"
+
+
+def _issue_over_the_api(runtime, ip, now, phone=TEST_PHONE):
+    with runtime.uow() as uow:
+        otp.issue(uow, runtime, phone, purpose=otp.API_LOGIN, ip=ip, now=now)
+        uow.commit()
+
+
+def _a_day_window_start():
+    return utcnow().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+def test_one_network_cannot_spend_a_numbers_day_for_everyone_else(runtime):
+    t0 = _a_day_window_start()
+    for i in range(10):  # one every 16 minutes: the daily cap, not the quarter-hour one
+        _issue_over_the_api(runtime, "41.57.80.1", t0 + timedelta(minutes=16 * i))
+    later = t0 + timedelta(minutes=16 * 10)
+    with pytest.raises(ratelimit.RateLimited) as refused:
+        _issue_over_the_api(runtime, "41.57.80.1", later)
+    assert refused.value.retry_after > 3600
+    _issue_over_the_api(runtime, "197.231.221.9", later)  # the owner's own network: still a code
+
+
+def test_every_network_together_is_capped_per_number(runtime):
+    t0 = _a_day_window_start()
+    for i in range(6):
+        _issue_over_the_api(runtime, f"41.57.80.{i}", t0)
+    with pytest.raises(ratelimit.RateLimited):
+        _issue_over_the_api(runtime, "41.57.80.99", t0)
+    for i in range(14):  # 20 a day in all, however many networks ask
+        _issue_over_the_api(runtime, f"41.57.81.{i}", t0 + timedelta(minutes=31 * (i + 1)))
+    with pytest.raises(ratelimit.RateLimited) as refused:
+        _issue_over_the_api(runtime, "41.57.82.1", t0 + timedelta(minutes=31 * 15))
+    assert refused.value.retry_after > 3600
+
+
+def test_an_ipv6_network_is_its_64_prefix(client):
+    for i in range(3):
+        assert request_otp(client, ip=f"2001:db8:1:2::{i + 1}").status_code == 202
+    assert request_otp(client, ip="2001:db8:1:2:ffff::9").status_code == 429, "one /64 is one network"
+    assert request_otp(client, ip="2001:db8:1:3::1").status_code == 202
 
 
 def test_sixty_phones_a_minute_from_one_address_all_pass(client):
@@ -231,13 +282,14 @@ def test_expired_code_fails(client, runtime):
 def test_expiry_at_the_core_with_an_injected_clock(runtime):
     t0 = utcnow()
     with runtime.uow() as uow:
-        otp.issue(uow, runtime, TEST_PHONE, now=t0)
+        otp.issue(uow, runtime, TEST_PHONE, purpose=otp.API_LOGIN, now=t0)
         uow.commit()
     code = otp_sent_to(runtime, TEST_PHONE)
     with runtime.uow() as uow, pytest.raises(otp.CodeExpired):
-        otp.verify(uow, runtime, TEST_PHONE, code, now=t0 + otp.VALIDITY)
+        otp.verify(uow, runtime, TEST_PHONE, code, purpose=otp.API_LOGIN, now=t0 + otp.VALIDITY)
     with runtime.uow() as uow:
-        assert otp.verify(uow, runtime, TEST_PHONE, code, now=t0 + otp.VALIDITY - timedelta(seconds=1))
+        assert otp.verify(uow, runtime, TEST_PHONE, code, purpose=otp.API_LOGIN,
+                          now=t0 + otp.VALIDITY - timedelta(seconds=1))
 
 
 def test_a_code_works_once(client, runtime):

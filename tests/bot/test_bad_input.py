@@ -152,15 +152,6 @@ def test_a_wrong_login_code_five_times_burns_it(phone):
     assert "logged in" in p.says(p.code())
 
 
-def test_login_codes_are_rate_limited(phone):
-    p = phone(B)
-    p.says("HI")
-    p.says("NEW")
-    p.says("NEW")
-    out = p.says("NEW")
-    assert "Too many codes" in out
-
-
 def test_an_unsigned_request_is_403(phone, runtime):
     p = phone(A)
     r = p.post(p.form("SEND 5 USD 0886123456"), signature=None)
@@ -251,3 +242,71 @@ def test_a_profile_name_cannot_add_lines_to_someone_elses_confirmation(phone, a,
     out = a.says("SEND 100 USD 0886123456")
     assert "Send $100.00 (USD) to +231886123456 (K Send $1.00 (USD) to" in out
     assert "\n\nSend $1.00" not in out
+
+
+# Bidirectional controls (RLO, LRI, PDI, LRM…), zero-width and other invisible characters
+# a WhatsApp profile name can carry. Shown raw, "‮00.001$ dneS" reads "Send $100.00".
+BIDI_NAME = "\u2066Kol\u200blie\u2069 \u202e00.001$ dneS\u202c\u200e\ufeff\u2068\u061c"
+BIDI_SHOWN = "Kollie 00.001$ dneS"
+
+
+def _invisible(text: str) -> list[str]:
+    import unicodedata
+
+    return [f"U+{ord(ch):04X}" for ch in text
+            if unicodedata.category(ch) in ("Cf", "Co", "Cs") or (unicodedata.category(ch) == "Cc" and ch != "\n")]
+
+
+def test_a_bidi_profile_name_is_shown_cleaned_in_someone_elses_confirmation(phone, a, runtime):
+    from core import users
+
+    phone(B, BIDI_NAME).send("HI")
+    with runtime.uow() as uow:
+        assert users.find_by_phone(uow, B).profile_name == BIDI_SHOWN, "stored cleaned"
+    before = len(a.outbox())
+    a.says("SEND 5 USD 0886123456")
+    a.says("1")
+    a.says(PIN)
+    seen = a.outbox()[before:]
+    assert any(f"Send $5.00 (USD) to +231886123456 ({BIDI_SHOWN})?" in m for m in seen), seen
+    assert any(f"Type your PIN to send $5.00 (USD) to +231886123456 ({BIDI_SHOWN})" in m for m in seen)
+    assert any(f"Sent $5.00 to +231886123456 ({BIDI_SHOWN})" in m for m in seen)
+    assert _invisible("\n".join(seen)) == []
+
+
+def test_a_bad_name_stored_before_names_were_cleaned_is_cleaned_when_shown(phone, a, runtime):
+    from core import users
+
+    phone(B).send("HI")
+    with runtime.uow() as uow:
+        users.find_by_phone(uow, B).profile_name = BIDI_NAME
+        uow.commit()
+    out = a.says("SEND 5 USD 0886123456")
+    assert f"+231886123456 ({BIDI_SHOWN})?" in out and _invisible(out) == []
+
+
+def test_the_greeting_shows_the_name_cleaned(phone):
+    out = phone(B, "\u202eeisuM\u202c\u200b Kollie").says("HI")
+    assert "Welcome to Soxara, eisuM!" in out and _invisible(out) == []
+
+
+def test_a_merchants_name_is_cleaned_where_people_read_it(runtime, phone, client):
+    from core import adjustments, merchants, wallets
+    from tests.conftest import Api, create_merchant
+
+    mid, key = create_merchant(runtime)
+    with runtime.uow() as uow:  # a name stored before names were cleaned, and money to pay out
+        uow.session.get(merchants.Merchant, mid).name = "Shop\u202e 00.001$\u202c\u2066"
+        w = wallets.wallet_for(uow, wallets.MERCHANT, mid, "USD", False)
+        uow.session.flush()
+        adjustments.adjust(uow, wallet_id=w.id, amount=50_00, reason="float")
+        uow.commit()
+    b = phone(B)
+    b.send("HI")  # B is a user: the payout lands at once
+    before = len(b.outbox())
+    r = Api(client, key).post("/v1/transfers", {"amount": 5_00, "currency": "USD", "to_phone_number": B})
+    assert r.status_code == 201, r.get_json()
+    (notice,) = b.outbox()[before:]
+    assert "You received $5.00 from Shop 00.001$." in notice and _invisible(notice) == []
+    with runtime.uow() as uow:  # and new names are stored cleaned
+        assert merchants.create_merchant(uow, "\u202eLEC\u202c\u200b Prepaid\n").name == "LEC Prepaid"

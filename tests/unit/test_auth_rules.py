@@ -66,11 +66,17 @@ def test_only_active_codes_count(status):
         otp.check(None, "123456", utcnow())
 
 
-def test_otp_message_carries_the_code_and_masks_it_for_the_transcript():
-    body = otp.message_for("042017")
+@pytest.mark.parametrize("purpose", otp.PURPOSES)
+def test_otp_message_carries_the_code_and_masks_it_for_the_transcript(purpose):
+    body = otp.message_for("042017", purpose)
     assert "042017" in body
     masked = messaging.mask(body, ["042017"])
     assert "042017" not in masked and messaging.MASK in masked
+
+
+def test_an_api_code_says_it_is_not_for_the_chat():
+    assert "not in this chat" in otp.message_for("042017", otp.API_LOGIN)
+    assert "not in this chat" not in otp.message_for("042017", otp.CHAT_LOGIN)
 
 
 # --- masking ---------------------------------------------------------------------------------
