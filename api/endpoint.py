@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, current_app, request
@@ -51,6 +52,10 @@ class EndpointSpec:
     errors: list[int]
     step_up: bool = False
     description: str = ""
+    # A check of the caller against the body, run before the idempotency claim: a replay
+    # goes only to a caller who may make the request (a narrow key must not be handed the
+    # wide key another key minted under the same X-Idempotency-Key).
+    authorize: Callable[[Ctx, dict], None] | None = None
 
 
 REGISTRY: list[EndpointSpec] = []
@@ -160,14 +165,14 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, auth: str, scope: str | N
              body: type[Schema] | None = None, query: type[Schema] | None = None,
              response: type[Schema] | None = None, many: bool = False, status: int = 200,
              summary: str = "", tags: list[str] | None = None, errors: list[int] | None = None,
-             step_up: bool = False):
+             step_up: bool = False, authorize: Callable[[Ctx, dict], None] | None = None):
     def decorate(handler):
         spec = EndpointSpec(
             method=method, rule=rule, handler_name=handler.__name__,
             summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
             description=(handler.__doc__ or "").strip(), auth=auth, scope=scope, body=body,
             query=query, response=response, many=many, status=status, tags=tags or [],
-            errors=errors or [], step_up=step_up,
+            errors=errors or [], step_up=step_up, authorize=authorize,
         )
         REGISTRY.append(spec)
 
@@ -236,6 +241,8 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             except ValidationError as e:
                 raise _validation_error(e, qschema) from None
         ctx = Ctx(runtime=rt, uow=uow, principal=principal, args=args, path=path)
+        if spec.authorize is not None:
+            spec.authorize(ctx, loaded_body)
 
         if idem_key is None:
             result = handler(ctx, loaded_body) if spec.body is not None else handler(ctx)
