@@ -13,7 +13,6 @@ declaration feeds the OpenAPI document, so the document cannot drift from the co
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from flask import Blueprint, current_app, request
 from marshmallow import RAISE, Schema, ValidationError
 
 from api import auth as auth_mod
+from api import jsonbody
 from api.envelope import error_body, respond, success_body
 from api.errors import ApiError, error_response, from_domain, is_stored_outcome
 from core import errors as core_errors
@@ -96,20 +96,6 @@ def _validation_error(err: ValidationError, schema: Schema) -> ApiError:
     return ApiError(422, code, msg, details or None)
 
 
-class _RepeatedKey(Exception):
-    pass
-
-
-def _object_without_repeats(pairs: list) -> dict:
-    """A JSON object, refusing a key given twice: `{"amount": 5, "amount": 6}` means
-    nothing certain, and the money must not follow whichever one a parser keeps."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set = set()
-        raise _RepeatedKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
-    return obj
-
-
 def _json_body() -> dict:
     raw = request.get_data(cache=True)
     if not raw.strip():
@@ -118,11 +104,9 @@ def _json_body() -> dict:
     if mimetype != "application/json":
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
     try:
-        data = json.loads(raw, object_pairs_hook=_object_without_repeats)
-    except _RepeatedKey as e:
-        raise ApiError(400, "BAD_REQUEST", f"the body names {e.args[0]!r} more than once") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+        data = jsonbody.parse(raw)
+    except jsonbody.BadJson as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "BAD_REQUEST", "the body must be a JSON object")
     return data
