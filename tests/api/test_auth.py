@@ -472,6 +472,43 @@ def test_the_bots_wrong_pins_count_towards_the_same_lockout(client, runtime, use
         pins.verify(uow, user_api.user_id, "4821")
 
 
+def test_a_first_pin_that_lost_a_race_is_409_and_the_first_pin_stands(client, runtime, user_api, monkeypatch):
+    """Another device set the PIN just after this request looked and found none: this
+    request must not overwrite it without the current PIN."""
+    with runtime.uow() as uow:
+        pins.set_pin(uow, user_api.user_id, "1357")
+        uow.commit()
+    monkeypatch.setattr(pins, "has_pin", lambda uow, user_id: False)  # what the look saw
+    r = set_pin(client, user_api.token, {"pin": "4821"})
+    monkeypatch.undo()
+    # What it would have been told a moment later: a PIN is set, send current_pin.
+    assert r.status_code == 422 and err(r) == "VALIDATION_ERROR", r.get_json()
+    assert r.get_json()["error"]["details"] == {"field": "current_pin"}
+    assert step_up(client, user_api.token, "1357").status_code == 200
+    assert step_up(client, user_api.token, "4821").status_code == 422
+
+
+def test_a_change_that_lost_a_race_is_409_not_last_write_wins(client, runtime, user_api, monkeypatch):
+    """Between this change's check of the current PIN and its write, another change (with
+    the right current PIN too) went through: this one must not write over it."""
+    set_user_pin(client, user_api.token, "4821")
+    real_confirm = pins.confirm
+
+    def confirm_then_lose(rt, user_id, pin, **kw):
+        checked = real_confirm(rt, user_id, pin, **kw)
+        with rt.uow() as other:
+            pins.set_pin(other, user_id, "1357", current_pin="4821")
+            other.commit()
+        return checked
+
+    monkeypatch.setattr(pins, "confirm", confirm_then_lose)
+    r = set_pin(client, user_api.token, {"pin": "2468", "current_pin": "4821"})
+    monkeypatch.undo()
+    assert r.status_code == 409 and err(r) == "INVALID_STATE", r.get_json()
+    assert step_up(client, user_api.token, "1357").status_code == 200
+    assert step_up(client, user_api.token, "2468").status_code == 422
+
+
 def test_step_up_without_a_pin_is_409(user_api):
     r = step_up(user_api.client, user_api.token, "1234")
     assert r.status_code == 409 and err(r) == "PIN_NOT_SET"
@@ -612,3 +649,51 @@ def test_concurrent_wrong_pins_lock_after_three(pg_app, pg_runtime):
     set_user_pin(client, token, "4821")
     results = at_once(6, lambda i: err(step_up(pg_app.test_client(), token, "0000")))
     assert results.count("INVALID_PIN") == 2 and results.count("PIN_LOCKED") == 4
+
+
+def _pin_is(rt, user_id, pin) -> tuple[bool, int]:
+    """Whether `pin` is the user's PIN now, and the PIN's version."""
+    from core.crypto import slow_verify
+
+    with rt.uow() as uow:
+        row = uow.session.get(pins.UserPin, user_id)
+        return slow_verify(row.pin_hash, pin), row.version
+
+
+@pytest.mark.postgres
+def test_ten_concurrent_first_pins_one_wins(pg_app, pg_runtime):
+    client = pg_app.test_client()
+    data = login(client, pg_runtime)
+    token, user_id = data["access_token"], data["user"]["id"]
+
+    def first_pin(i):
+        r = set_pin(pg_app.test_client(), token, {"pin": f"{1000 + i}"})
+        return i, r.status_code, (r.get_json().get("error") or {}).get("code")
+
+    results = at_once(10, first_pin)
+    assert sorted(status for _, status, _ in results) == [200] + [422] * 9, results
+    assert {code for _, status, code in results if status == 422} == {"VALIDATION_ERROR"}
+    winner = next(i for i, status, _ in results if status == 200)
+    assert _pin_is(pg_runtime, user_id, f"{1000 + winner}") == (True, 1)
+
+
+@pytest.mark.postgres
+def test_eight_concurrent_changes_with_the_right_pin_one_wins(pg_app, pg_runtime):
+    client = pg_app.test_client()
+    data = login(client, pg_runtime)
+    token, user_id = data["access_token"], data["user"]["id"]
+    set_user_pin(client, token, "4821")
+
+    def change(i):
+        r = set_pin(pg_app.test_client(), token, {"pin": f"{2000 + i}", "current_pin": "4821"})
+        return i, r.status_code, (r.get_json().get("error") or {}).get("code")
+
+    results = at_once(8, change)
+    assert [status for _, status, _ in results].count(200) == 1, results
+    # The rest: the PIN changed under them (409), or their check came after the change, when
+    # 4821 was no longer the PIN (422, counted; the third such try locks it: 429).
+    assert {(status, code) for _, status, code in results if status != 200} <= {
+        (409, "INVALID_STATE"), (422, "INVALID_PIN"), (429, "PIN_LOCKED")}, results
+    winner = next(i for i, status, _ in results if status == 200)
+    # The winner's PIN, not the last writer's, and one change, not eight.
+    assert _pin_is(pg_runtime, user_id, f"{2000 + winner}") == (True, 2)
