@@ -9,8 +9,10 @@ that follows without a right PIN in between lasts twice as long, up to a day: a 
 allows about 24 in the first day and 3 a day after.
 
 A step-up token proves the PIN was confirmed in the last 5 minutes. Users' money-moving
-API calls carry it (`X-Step-Up-Token`); it is opaque, belongs to one user, is stored as a
-keyed hash and may be used for several calls until it expires.
+API calls carry it (`X-Step-Up-Token`); it is opaque, stored as a keyed hash, and may be
+used for several calls until it expires, in the session that confirmed the PIN only. It
+ends early when that session is revoked (however: refresh-token reuse, a logout) or the
+PIN changes: each use checks both.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ class StepUpToken(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # stp_…
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    # The session whose PIN confirmation it proves, and the version of the PIN confirmed:
+    # it serves no other session, and ends with its session and with a PIN change.
+    session_id: Mapped[str] = mapped_column(ForeignKey("user_sessions.id"))
+    pin_version: Mapped[int] = mapped_column(Integer)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -217,34 +223,41 @@ def _hash_step_up(secret_key: str, token: str) -> str:
     return keyed_hash(secret_key, "step-up", token)
 
 
-def step_up(uow: UnitOfWork, rt, user_id: str, pin: str, *,
+def step_up(uow: UnitOfWork, rt, user_id: str, pin: str, *, session_id: str,
             now: datetime | None = None) -> tuple[str, int]:
     """Confirm the PIN for a step-up token: (token, seconds it lasts).
 
-    The PIN is judged by `confirm`, so call this before `uow` has begun.
+    The token serves only the session `session_id`, and only while the PIN confirmed is
+    the user's PIN: it ends when the session is revoked or the PIN changes. The PIN is
+    judged by `confirm`, so call this before `uow` has begun.
     """
     now = now or utcnow()
-    confirm(rt, user_id, pin, now=now)
+    version = confirm(rt, user_id, pin, now=now)
     token = STEP_UP_PREFIX + secrets.token_urlsafe(32)
-    uow.session.add(StepUpToken(id=new_id("stp"), user_id=user_id,
-                                token_hash=_hash_step_up(rt.secret_key, token),
+    uow.session.add(StepUpToken(id=new_id("stp"), user_id=user_id, session_id=session_id,
+                                pin_version=version, token_hash=_hash_step_up(rt.secret_key, token),
                                 created_at=now, expires_at=now + STEP_UP_TTL))
     uow.session.flush()
     return token, int(STEP_UP_TTL.total_seconds())
 
 
+# One read, joined on primary keys: the token, its session still live, its PIN still the PIN.
 _LIVE_STEP_UP = Statement(
-    "SELECT 1 FROM step_up_tokens WHERE token_hash = :token_hash AND user_id = :user_id "
-    "AND expires_at > :now", now=UTCDateTime())
+    "SELECT 1 FROM step_up_tokens t "
+    "JOIN user_sessions s ON s.id = t.session_id AND s.revoked_at IS NULL "
+    "JOIN user_pins p ON p.user_id = t.user_id AND p.version = t.pin_version "
+    "WHERE t.token_hash = :token_hash AND t.user_id = :user_id AND t.session_id = :session_id "
+    "AND t.expires_at > :now", now=UTCDateTime())
 
 
-def check_step_up(uow: UnitOfWork, rt, user_id: str, token: str | None, *,
+def check_step_up(uow: UnitOfWork, rt, user_id: str, session_id: str, token: str | None, *,
                   now: datetime | None = None) -> None:
-    """Raise Forbidden (STEP_UP_REQUIRED) unless `token` is the user's unexpired step-up token."""
+    """Raise Forbidden (STEP_UP_REQUIRED) unless `token` is an unexpired step-up token of
+    this user and session, the session is not revoked and the PIN has not changed since."""
     now = now or utcnow()
     if token and token.startswith(STEP_UP_PREFIX) and len(token) <= 200 and uow.run(
             _LIVE_STEP_UP, {"token_hash": _hash_step_up(rt.secret_key, token), "user_id": user_id,
-                            "now": now}):
+                            "session_id": session_id, "now": now}):
         return
     raise Forbidden("confirm your PIN first: send the token from POST /v1/auth/step-up "
                     "as X-Step-Up-Token (it lasts 5 minutes)", code="STEP_UP_REQUIRED")

@@ -524,19 +524,24 @@ def test_step_up_token_lasts_five_minutes_for_its_user_only(client, runtime, use
     data = r.get_json()["data"]
     assert data["expires_in"] == 300 and data["step_up_token"].startswith("sxs_")
     tok = data["step_up_token"]
-    other = login(client, runtime, OTHER_PHONE)["user"]["id"]
+    other = login(client, runtime, OTHER_PHONE)
+    other_user, other_sid = other["user"]["id"], sessions.decode_access_token(
+        runtime.secret_key, other["access_token"])[1]
+    sid = sessions.decode_access_token(runtime.secret_key, user_api.token)[1]
     with runtime.uow() as uow:
         now = uow.session.scalar(select(pins.StepUpToken.created_at))
     with runtime.uow() as uow:
-        pins.check_step_up(uow, runtime, user_api.user_id, tok, now=now)
-        pins.check_step_up(uow, runtime, user_api.user_id, tok, now=now + timedelta(seconds=299))
-        for who, token, at in [(user_api.user_id, tok, now + timedelta(seconds=301)),
-                               (other, tok, now),
-                               (user_api.user_id, None, now),
-                               (user_api.user_id, "sxs_forged", now),
-                               (user_api.user_id, tok + "x", now)]:
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok, now=now)
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok, now=now + timedelta(seconds=299))
+        for who, session, token, at in [(user_api.user_id, sid, tok, now + timedelta(seconds=301)),
+                                        (other_user, other_sid, tok, now),
+                                        (other_user, sid, tok, now),
+                                        (user_api.user_id, other_sid, tok, now),
+                                        (user_api.user_id, sid, None, now),
+                                        (user_api.user_id, sid, "sxs_forged", now),
+                                        (user_api.user_id, sid, tok + "x", now)]:
             with pytest.raises(pins.Forbidden) as e:
-                pins.check_step_up(uow, runtime, who, token, now=at)
+                pins.check_step_up(uow, runtime, who, session, token, now=at)
             assert e.value.code == "STEP_UP_REQUIRED"
 
 
@@ -547,7 +552,8 @@ def test_require_step_up_reads_the_header_for_users_only(app, runtime, user_api)
 
     set_user_pin(user_api.client, user_api.token, "4821")
     tok = step_up_token(user_api.client, user_api.token, "4821")
-    user = Principal(kind="user", user_id=user_api.user_id)
+    user = Principal(kind="user", user_id=user_api.user_id,
+                     session_id=sessions.decode_access_token(runtime.secret_key, user_api.token)[1])
     with runtime.uow() as uow:
         with app.test_request_context(headers={"X-Step-Up-Token": tok}):
             require_step_up(Ctx(runtime=runtime, uow=uow, principal=user))
@@ -556,6 +562,65 @@ def test_require_step_up_reads_the_header_for_users_only(app, runtime, user_api)
                 require_step_up(Ctx(runtime=runtime, uow=uow, principal=user))
             assert e.value.code == "STEP_UP_REQUIRED"
             require_step_up(Ctx(runtime=runtime, uow=uow, principal=Principal(kind="key", merchant_id="mer_x")))
+
+
+def _fund(runtime, phone):
+    from core import sandbox
+
+    with runtime.uow() as uow:
+        sandbox.make_buyer(uow, phone)
+        uow.commit()
+
+
+def _transfer(client, access_token, step_up_tok):
+    """A user's money move carrying the step-up token: 201, or 403 when the token is no good."""
+    r = Api(client, access_token).post("/v1/transfers", {"amount": 100, "currency": "USD",
+                                                         "to_phone_number": OTHER_PHONE},
+                                       headers={"X-Step-Up-Token": step_up_tok})
+    return r.status_code, (r.get_json().get("error") or {}).get("code")
+
+
+def test_a_step_up_token_ends_when_the_pin_changes(client, runtime, user_api):
+    _fund(runtime, user_api.phone)
+    set_user_pin(client, user_api.token, "4821")
+    tok = step_up_token(client, user_api.token, "4821")
+    assert _transfer(client, user_api.token, tok) == (201, None)
+    assert set_pin(client, user_api.token, {"pin": "1357", "current_pin": "4821"}).status_code == 200
+    assert _transfer(client, user_api.token, tok) == (403, "STEP_UP_REQUIRED")
+    fresh = step_up_token(client, user_api.token, "1357")
+    assert _transfer(client, user_api.token, fresh) == (201, None)
+
+
+def test_a_step_up_token_ends_with_its_session_and_serves_no_other(client, runtime):
+    first = login(client, runtime)
+    _fund(runtime, TEST_PHONE)
+    set_user_pin(client, first["access_token"], "4821")
+    tok = step_up_token(client, first["access_token"], "4821")
+    rotated = refresh(client, first["refresh_token"])
+    assert rotated.status_code == 200, "a refresh keeps the session, and its step-up"
+    assert _transfer(client, rotated.get_json()["data"]["access_token"], tok) == (201, None)
+    # The spent refresh token is presented again (a copy is in other hands): the session ends.
+    assert refresh(client, first["refresh_token"]).status_code == 401
+    again = login(client, runtime)  # its owner logs in again
+    assert _transfer(client, again["access_token"], tok) == (403, "STEP_UP_REQUIRED")
+    # A step-up token proves the PIN in the session that confirmed it, not in another.
+    other = login(client, runtime)
+    mine = step_up_token(client, again["access_token"], "4821")
+    assert _transfer(client, other["access_token"], mine) == (403, "STEP_UP_REQUIRED")
+    assert _transfer(client, again["access_token"], mine) == (201, None)
+
+
+def test_check_step_up_refuses_a_revoked_sessions_token_whoever_asks(client, runtime, user_api):
+    set_user_pin(client, user_api.token, "4821")
+    tok = step_up_token(client, user_api.token, "4821")
+    sid = sessions.decode_access_token(runtime.secret_key, user_api.token)[1]
+    with runtime.uow() as uow:
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok)
+        assert sessions.revoke(uow, sid, reason="logout")
+        uow.commit()
+    with runtime.uow() as uow, pytest.raises(pins.Forbidden) as e:
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok)
+    assert e.value.code == "STEP_UP_REQUIRED"
 
 
 def test_step_up_replay_gives_the_same_token(user_api):
