@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 
 from flask import Flask, g
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if start:
             start()
     app.extensions["soxara"] = runtime
+    logging.getLogger("soxara.rails").info(runtime.rails.describe_live())
 
     @app.before_request
     def _trace():

@@ -95,5 +95,5 @@ def require_step_up(ctx) -> None:
         return
     from core import pins
 
-    pins.check_step_up(ctx.uow, ctx.runtime, ctx.principal.user_id,
+    pins.check_step_up(ctx.uow, ctx.runtime, ctx.principal.user_id, ctx.principal.session_id,
                        request.headers.get(STEP_UP_HEADER, "").strip() or None)

@@ -13,15 +13,16 @@ declaration feeds the OpenAPI document, so the document cannot drift from the co
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, current_app, request
 from marshmallow import RAISE, Schema, ValidationError
 
 from api import auth as auth_mod
+from api import jsonbody
 from api.envelope import error_body, respond, success_body
 from api.errors import ApiError, error_response, from_domain, is_stored_outcome
 from core import errors as core_errors
@@ -51,6 +52,10 @@ class EndpointSpec:
     errors: list[int]
     step_up: bool = False
     description: str = ""
+    # A check of the caller against the body, run before the idempotency claim: a replay
+    # goes only to a caller who may make the request (a narrow key must not be handed the
+    # wide key another key minted under the same X-Idempotency-Key).
+    authorize: Callable[[Ctx, dict], None] | None = None
 
 
 REGISTRY: list[EndpointSpec] = []
@@ -91,20 +96,6 @@ def _validation_error(err: ValidationError, schema: Schema) -> ApiError:
     return ApiError(422, code, msg, details or None)
 
 
-class _RepeatedKey(Exception):
-    pass
-
-
-def _object_without_repeats(pairs: list) -> dict:
-    """A JSON object, refusing a key given twice: `{"amount": 5, "amount": 6}` means
-    nothing certain, and the money must not follow whichever one a parser keeps."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set = set()
-        raise _RepeatedKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
-    return obj
-
-
 def _json_body() -> dict:
     raw = request.get_data(cache=True)
     if not raw.strip():
@@ -113,11 +104,9 @@ def _json_body() -> dict:
     if mimetype != "application/json":
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
     try:
-        data = json.loads(raw, object_pairs_hook=_object_without_repeats)
-    except _RepeatedKey as e:
-        raise ApiError(400, "BAD_REQUEST", f"the body names {e.args[0]!r} more than once") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+        data = jsonbody.parse(raw)
+    except jsonbody.BadJson as e:
+        raise ApiError(400, "BAD_REQUEST", str(e)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "BAD_REQUEST", "the body must be a JSON object")
     return data
@@ -160,14 +149,14 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, auth: str, scope: str | N
              body: type[Schema] | None = None, query: type[Schema] | None = None,
              response: type[Schema] | None = None, many: bool = False, status: int = 200,
              summary: str = "", tags: list[str] | None = None, errors: list[int] | None = None,
-             step_up: bool = False):
+             step_up: bool = False, authorize: Callable[[Ctx, dict], None] | None = None):
     def decorate(handler):
         spec = EndpointSpec(
             method=method, rule=rule, handler_name=handler.__name__,
             summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
             description=(handler.__doc__ or "").strip(), auth=auth, scope=scope, body=body,
             query=query, response=response, many=many, status=status, tags=tags or [],
-            errors=errors or [], step_up=step_up,
+            errors=errors or [], step_up=step_up, authorize=authorize,
         )
         REGISTRY.append(spec)
 
@@ -236,6 +225,8 @@ def _serve(spec: EndpointSpec, handler, path: dict):
             except ValidationError as e:
                 raise _validation_error(e, qschema) from None
         ctx = Ctx(runtime=rt, uow=uow, principal=principal, args=args, path=path)
+        if spec.authorize is not None:
+            spec.authorize(ctx, loaded_body)
 
         if idem_key is None:
             result = handler(ctx, loaded_body) if spec.body is not None else handler(ctx)

@@ -32,6 +32,7 @@ STATUS_BY_FAMILY: list[tuple[type, int]] = [
     (core_errors.InvalidState, 409),
     (core_errors.Refused, 422),
     (core_errors.UpstreamError, 502),
+    (core_errors.Unavailable, 503),
 ]
 
 

@@ -35,7 +35,10 @@ DECLARE
 BEGIN
   PERFORM 1 FROM user_sessions WHERE id = p_session AND user_id = p_user AND revoked_at IS NULL;
   IF NOT FOUND THEN RAISE EXCEPTION 'UNAUTHENTICATED'; END IF;
-  PERFORM 1 FROM step_up_tokens WHERE token_hash = p_step_up AND user_id = p_user AND expires_at > p_now;
+  PERFORM 1 FROM step_up_tokens t
+    JOIN user_sessions s ON s.id = t.session_id AND s.revoked_at IS NULL
+    JOIN user_pins p ON p.user_id = t.user_id AND p.version = t.pin_version
+    WHERE t.token_hash = p_step_up AND t.user_id = p_user AND t.session_id = p_session AND t.expires_at > p_now;
   IF NOT FOUND THEN RAISE EXCEPTION 'STEP_UP_REQUIRED'; END IF;
   PERFORM pg_advisory_xact_lock(p_lock);
   SELECT k.key INTO v_key FROM idempotency_keys k WHERE k.scope = p_scope AND k.key = p_key;

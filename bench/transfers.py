@@ -97,7 +97,7 @@ def seed(env: dict, n: int) -> list[Person]:
                 tokens = sessions.start(uow, rt, user.id)
                 uow.commit()
             with rt.uow() as uow:  # step_up judges the PIN before this transaction begins
-                step, _ = pins.step_up(uow, rt, user.id, PIN)
+                step, _ = pins.step_up(uow, rt, user.id, PIN, session_id=tokens.session_id)
                 uow.commit()
                 step_hash = uow.session.scalar(select(pins.StepUpToken.token_hash)
                                                .where(pins.StepUpToken.user_id == user.id))
@@ -280,7 +280,8 @@ class _ReplicaClient(_RawClient):
         now = utcnow()
         sql = lambda name, **params: self._sql(cur, name, **params)  # noqa: E731
         self._run(cur, sql("session", id=src.session_id, user_id=src.user_id))  # psycopg2 sends BEGIN first
-        self._run(cur, sql("step_up", token_hash=src.step_up_hash, user_id=src.user_id, now=now))
+        self._run(cur, sql("step_up", token_hash=src.step_up_hash, user_id=src.user_id,
+                           session_id=src.session_id, now=now))
         scope, key = "usr:" + src.user_id, uuid.uuid4().hex
         self._run(cur, sql("claim", now=now, lock=random.getrandbits(63), scope=scope, key=key))
         src_wallet, balance, _, _, dst_wallet = self._run(cur, sql(

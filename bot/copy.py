@@ -88,6 +88,8 @@ PIN_REPEAT = "Type the same PIN again to confirm it."
 PIN_MISMATCH = "Those PINs don't match. Choose your PIN again."
 PIN_FORMAT = "A PIN is 4 to 6 digits, numbers only."
 PIN_SET = "Your PIN is set."
+PIN_ALREADY_SET = ("Your account already has a PIN (set in the Soxara app), so this one was not "
+                   "saved. Approve payments with that PIN; 6 on the menu changes it.")
 PIN_NEW = "Type your new 4–6 digit PIN."
 PIN_CURRENT_TO_APPROVE = "Now type your current PIN to approve the change."
 PIN_CHANGED = "Your PIN is changed."

@@ -18,6 +18,7 @@ from importlib import resources
 
 from flask import Blueprint, Response, current_app, request
 
+from api import jsonbody
 from api.envelope import error_body, respond, success_body
 from bot.webhook import WEBHOOK_PATH, public_url_for
 from core import messaging
@@ -76,7 +77,13 @@ def chat_page():
 
 @dev.post("/dev/whatsapp/sign")
 def sign_message():
-    data = request.get_json(silent=True) or {}
+    raw = request.get_data(cache=True)
+    try:
+        data = jsonbody.parse(raw) if raw.strip() else {}
+    except jsonbody.BadJson as e:
+        return respond(400, error_body("BAD_REQUEST", str(e)))
+    if not isinstance(data, dict):
+        return respond(400, error_body("BAD_REQUEST", "the body must be a JSON object"))
     try:
         phone = _phone(data.get("phone"))
     except InvalidInput as e:

@@ -479,6 +479,11 @@ class Dialog:
         try:
             services.set_pin(self.uow, self.user_id, pin)
         except InvalidInput as e:
+            if (e.details or {}).get("field") == "current_pin":
+                # A PIN was set elsewhere since this chat asked for one: it stands.
+                self.say(copy.PIN_ALREADY_SET)
+                self.after_login(resume)
+                return
             self.goto(S.PIN_CHOOSE, resume=resume)
             self.say(copy.pin_rejected(e.message))
             return

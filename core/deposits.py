@@ -50,6 +50,7 @@ def create(uow: UnitOfWork, rt, *, user_id: str, amount: int, currency: str, met
         raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
+    rt.rails.collection(method, livemode)  # off for this mode: refused before anything is written
     users.get(uow, user_id)
     wallets.wallet_for(uow, wallets.USER, user_id, currency, livemode)
     now = utcnow()
@@ -76,15 +77,8 @@ def advance(uow: UnitOfWork, rt, deposit_id: str, now: datetime | None = None) -
     d = uow.session.scalar(select(Deposit).where(Deposit.id == deposit_id).with_for_update())
     if d is None or d.status != "pending":
         return d
-    rail = rails.collection_rail(d.method, d.livemode)
-    if d.started_at is None:
-        d.started_at = now
-        result = rail.start_collection(reference=d.id, phone=d.phone_number, amount=d.amount,
-                                       currency=d.currency, now=now)
-    else:
-        result = rail.collection_status(reference=d.id, phone=d.phone_number,
-                                        started_at=d.started_at, now=now)
-    if result.status == "pending" and now - d.started_at >= TIMEOUT:
+    result = _ask_rail(rt, d, now)
+    if result.status == "pending" and d.started_at is not None and now - d.started_at >= TIMEOUT:
         result = rails.RailResult("failed", "timeout", "the mobile money network did not answer")
     if result.status == "succeeded":
         clearing = wallets.system_account(uow, "cash_in_clearing", d.currency, d.livemode)
@@ -101,6 +95,25 @@ def advance(uow: UnitOfWork, rt, deposit_id: str, now: datetime | None = None) -
     else:
         d.next_check_at = now + POLL_EVERY
     return d
+
+
+def _ask_rail(rt, d: Deposit, now: datetime) -> rails.RailResult:
+    """Start the deposit's collection on its rail, or ask the rail how it stands."""
+    try:
+        rail = rt.rails.collection(d.method, d.livemode)
+    except rails.RailUnavailable as off:
+        # Off for this mode (a live deposit made before production turned the sandbox off
+        # for live money): never settled through it. Not started, nothing was asked of
+        # anyone: it fails now. Started: no answer, until the timeout decides.
+        if d.started_at is None:
+            return rails.RailResult("failed", "rail_unavailable", off.message)
+        return rails.RailResult("pending")
+    if d.started_at is None:
+        d.started_at = now
+        return rail.start_collection(reference=d.id, phone=d.phone_number, amount=d.amount,
+                                     currency=d.currency, now=now)
+    return rail.collection_status(reference=d.id, phone=d.phone_number, started_at=d.started_at,
+                                  now=now)
 
 
 def _notify(uow: UnitOfWork, rt, d: Deposit, text: str) -> None:

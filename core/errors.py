@@ -70,3 +70,10 @@ class InsufficientFunds(Refused):
 
 class UpstreamError(SoxaraError):
     code = "UPSTREAM_ERROR"
+
+
+class Unavailable(SoxaraError):
+    """What the request needs cannot serve it here and now (a rail that is off for live
+    money). Not the caller's mistake, and not an outcome: a retry may succeed later."""
+
+    code = "SERVICE_UNAVAILABLE"

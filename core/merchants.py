@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import crypto, names
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
-from core.errors import InvalidInput, InvalidState, NotFound
+from core.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from core.ids import new_id, random_string
 
 SCOPES = (
@@ -101,12 +101,44 @@ def check_scopes(scopes) -> list[str]:
     return out
 
 
-def mint_key(uow: UnitOfWork, secret_key: str, merchant_id: str, *, livemode: bool,
-             scopes=None, name: str | None = None) -> MintedKey:
-    """Create an API key. The full key is in the result and nowhere else, ever."""
+def _requested(scopes) -> list[str]:
     scope_list = check_scopes(DEFAULT_SCOPES if scopes is None else scopes)
     if not scope_list:
         raise InvalidInput("a key needs at least one scope", field="scopes")
+    return scope_list
+
+
+def check_grant(held, scopes) -> list[str]:
+    """The scopes a key holding `held` would put on a new key it mints (`scopes`, or the
+    default), or Forbidden naming those it lacks: a key never mints a wider key."""
+    scope_list = _requested(scopes)
+    missing = [s for s in scope_list if s not in held]
+    if missing:
+        raise Forbidden(f"this API key cannot grant {', '.join(missing)}: a key mints only keys "
+                        "with scopes it holds itself", details={"missing_scopes": missing})
+    return scope_list
+
+
+def mint_key_by(uow: UnitOfWork, secret_key: str, minting_key_id: str, *, scopes=None,
+                name: str | None = None) -> MintedKey:
+    """A key minting a key: for its own merchant, in its own mode, with no scope it does not
+    hold itself (Forbidden names the missing ones). The API's mint, and any other place a
+    credential asks for a key, goes through here; `mint_key` is the operator's."""
+    minting = uow.session.get(ApiKey, minting_key_id)
+    if minting is None or minting.revoked_at is not None:
+        raise Forbidden("this API key is revoked")
+    if "api_keys:manage" not in minting.scope_list:
+        raise Forbidden("this API key lacks the api_keys:manage scope")
+    return mint_key(uow, secret_key, minting.merchant_id, livemode=minting.livemode,
+                    scopes=check_grant(minting.scope_list, scopes), name=name)
+
+
+def mint_key(uow: UnitOfWork, secret_key: str, merchant_id: str, *, livemode: bool,
+             scopes=None, name: str | None = None) -> MintedKey:
+    """Create an API key with any scopes: the operator's mint (`soxara merchant create`).
+    A key minting a key goes through `mint_key_by`. The full key is in the result and
+    nowhere else, ever."""
+    scope_list = _requested(scopes)
     mode = "live" if livemode else "test"
     while True:
         prefix = f"sxm_{mode}_{random_string(8)}"

@@ -9,8 +9,10 @@ that follows without a right PIN in between lasts twice as long, up to a day: a 
 allows about 24 in the first day and 3 a day after.
 
 A step-up token proves the PIN was confirmed in the last 5 minutes. Users' money-moving
-API calls carry it (`X-Step-Up-Token`); it is opaque, belongs to one user, is stored as a
-keyed hash and may be used for several calls until it expires.
+API calls carry it (`X-Step-Up-Token`); it is opaque, stored as a keyed hash, and may be
+used for several calls until it expires, in the session that confirmed the PIN only. It
+ends early when that session is revoked (however: refresh-token reuse, a logout) or the
+PIN changes: each use checks both.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Integer, String, delete
+from sqlalchemy import ForeignKey, Integer, String, delete, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.crypto import keyed_hash, slow_hash, slow_verify
@@ -60,6 +64,9 @@ class UserPin(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Lockouts since the last right PIN: the next one lasts lockout_after(lockouts + 1).
     lockouts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 1 for the first PIN, one more for each change: a change writes only over the version
+    # its current PIN was checked against.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -69,6 +76,10 @@ class StepUpToken(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # stp_…
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    # The session whose PIN confirmation it proves, and the version of the PIN confirmed:
+    # it serves no other session, and ends with its session and with a PIN change.
+    session_id: Mapped[str] = mapped_column(ForeignKey("user_sessions.id"))
+    pin_version: Mapped[int] = mapped_column(Integer)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -136,17 +147,22 @@ def verify(uow: UnitOfWork, user_id: str, pin: str, *, now: datetime | None = No
     _judge(uow.session, user_id, pin, now or utcnow())
 
 
-def confirm(rt, user_id: str, pin: str, *, now: datetime | None = None) -> None:
-    """`verify` in a short transaction of its own, committed whatever the outcome.
+def confirm(rt, user_id: str, pin: str, *, now: datetime | None = None) -> int:
+    """`verify` in a short transaction of its own, committed whatever the outcome; the
+    version of the PIN it accepted.
 
     For callers whose own transaction rolls back with the refusal; call it before that
     transaction has begun (SQLite has one writer at a time).
     """
     with rt.uow() as own:
         try:
-            _judge(own.session, user_id, pin, now or utcnow())
+            return _judge(own.session, user_id, pin, now or utcnow()).version
         finally:
             own.commit()
+
+
+def _current_pin_required() -> InvalidInput:
+    return InvalidInput("a PIN is already set: send current_pin to change it", field="current_pin")
 
 
 def set_pin(uow: UnitOfWork, user_id: str, pin: str, current_pin: str | None = None, *,
@@ -155,64 +171,93 @@ def set_pin(uow: UnitOfWork, user_id: str, pin: str, current_pin: str | None = N
 
     A wrong `current_pin` counts towards the lockout like any wrong PIN: with `rt` it is
     judged in a transaction of its own (see `confirm`), else in `uow` (see `verify`).
+
+    Atomic, whatever runs at the same time: a first PIN is inserted only if there is none
+    (of concurrent first sets one wins; the others are refused as a set without
+    `current_pin` is once a PIN exists), and a change writes only over the version of the
+    PIN `current_pin` was checked against (of concurrent changes one wins, the others
+    raise InvalidState): no PIN is ever replaced without the current one, and never last
+    write wins.
     """
     now = now or utcnow()
     check_format(pin)
-    s = uow.session
     if rt is not None:
         with rt.uow() as peek:  # not in `uow`: it must not have begun before `confirm`
             exists = has_pin(peek, user_id)
     else:
         exists = has_pin(uow, user_id)
-    if exists:
+    if not exists:
+        if not _insert_first(uow, user_id, slow_hash(pin), now):
+            raise _current_pin_required()  # set meanwhile: as if it had been there all along
+    else:
         if current_pin is None:
-            raise InvalidInput("current_pin is required to change your PIN", field="current_pin")
+            raise _current_pin_required()
         if rt is not None:
-            confirm(rt, user_id, current_pin, now=now)
+            checked = confirm(rt, user_id, current_pin, now=now)
         else:
-            _judge(s, user_id, current_pin, now)
-    row = s.get(UserPin, user_id, with_for_update=True, populate_existing=True)
-    if row is None:
-        row = UserPin(user_id=user_id, created_at=now)
-        s.add(row)
-    row.pin_hash, row.failed_attempts, row.locked_until, row.lockouts = slow_hash(pin), 0, None, 0
-    row.updated_at = now
-    s.flush()
+            checked = _judge(uow.session, user_id, current_pin, now).version
+        new_hash = slow_hash(pin)  # before the write: the row stays locked no longer than it must
+        changed = uow.session.execute(
+            update(UserPin).where(UserPin.user_id == user_id, UserPin.version == checked)
+            .values(pin_hash=new_hash, version=UserPin.version + 1, failed_attempts=0,
+                    locked_until=None, lockouts=0, updated_at=now))
+        if rowcount(changed) != 1:
+            raise InvalidState("your PIN was changed while this request ran: send the PIN it is now as current_pin")
+    row = uow.session.get(UserPin, user_id, populate_existing=True)
+    assert row is not None
     return row
+
+
+def _insert_first(uow: UnitOfWork, user_id: str, pin_hash: str, now: datetime) -> bool:
+    """Insert the user's first PIN unless one exists (one statement: two racing are decided
+    by the primary key, the second waiting for the first's commit)."""
+    dialect = uow.session.get_bind().dialect.name
+    insert = pg_insert(UserPin) if dialect == "postgresql" else sqlite_insert(UserPin)
+    stmt = (insert.values(user_id=user_id, pin_hash=pin_hash, failed_attempts=0, lockouts=0,
+                          version=1, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["user_id"]))
+    return rowcount(uow.session.execute(stmt)) == 1
 
 
 def _hash_step_up(secret_key: str, token: str) -> str:
     return keyed_hash(secret_key, "step-up", token)
 
 
-def step_up(uow: UnitOfWork, rt, user_id: str, pin: str, *,
+def step_up(uow: UnitOfWork, rt, user_id: str, pin: str, *, session_id: str,
             now: datetime | None = None) -> tuple[str, int]:
     """Confirm the PIN for a step-up token: (token, seconds it lasts).
 
-    The PIN is judged by `confirm`, so call this before `uow` has begun.
+    The token serves only the session `session_id`, and only while the PIN confirmed is
+    the user's PIN: it ends when the session is revoked or the PIN changes. The PIN is
+    judged by `confirm`, so call this before `uow` has begun.
     """
     now = now or utcnow()
-    confirm(rt, user_id, pin, now=now)
+    version = confirm(rt, user_id, pin, now=now)
     token = STEP_UP_PREFIX + secrets.token_urlsafe(32)
-    uow.session.add(StepUpToken(id=new_id("stp"), user_id=user_id,
-                                token_hash=_hash_step_up(rt.secret_key, token),
+    uow.session.add(StepUpToken(id=new_id("stp"), user_id=user_id, session_id=session_id,
+                                pin_version=version, token_hash=_hash_step_up(rt.secret_key, token),
                                 created_at=now, expires_at=now + STEP_UP_TTL))
     uow.session.flush()
     return token, int(STEP_UP_TTL.total_seconds())
 
 
+# One read, joined on primary keys: the token, its session still live, its PIN still the PIN.
 _LIVE_STEP_UP = Statement(
-    "SELECT 1 FROM step_up_tokens WHERE token_hash = :token_hash AND user_id = :user_id "
-    "AND expires_at > :now", now=UTCDateTime())
+    "SELECT 1 FROM step_up_tokens t "
+    "JOIN user_sessions s ON s.id = t.session_id AND s.revoked_at IS NULL "
+    "JOIN user_pins p ON p.user_id = t.user_id AND p.version = t.pin_version "
+    "WHERE t.token_hash = :token_hash AND t.user_id = :user_id AND t.session_id = :session_id "
+    "AND t.expires_at > :now", now=UTCDateTime())
 
 
-def check_step_up(uow: UnitOfWork, rt, user_id: str, token: str | None, *,
+def check_step_up(uow: UnitOfWork, rt, user_id: str, session_id: str, token: str | None, *,
                   now: datetime | None = None) -> None:
-    """Raise Forbidden (STEP_UP_REQUIRED) unless `token` is the user's unexpired step-up token."""
+    """Raise Forbidden (STEP_UP_REQUIRED) unless `token` is an unexpired step-up token of
+    this user and session, the session is not revoked and the PIN has not changed since."""
     now = now or utcnow()
     if token and token.startswith(STEP_UP_PREFIX) and len(token) <= 200 and uow.run(
             _LIVE_STEP_UP, {"token_hash": _hash_step_up(rt.secret_key, token), "user_id": user_id,
-                            "now": now}):
+                            "session_id": session_id, "now": now}):
         return
     raise Forbidden("confirm your PIN first: send the token from POST /v1/auth/step-up "
                     "as X-Step-Up-Token (it lasts 5 minutes)", code="STEP_UP_REQUIRED")

@@ -15,6 +15,7 @@ from core.config import Settings
 from core.db import UnitOfWork, make_engine
 from core.idempotency import IdempotencyStore
 from core.jobs import JobQueue
+from core.rails import Rails, rails_for
 
 
 class Runtime:
@@ -37,6 +38,11 @@ class Runtime:
     @jobs.setter
     def jobs(self, q: JobQueue) -> None:
         self._jobs = q
+
+    @cached_property
+    def rails(self) -> Rails:
+        """Which rail carries each method's money in each mode (core/rails)."""
+        return rails_for(self.settings)
 
     @cached_property
     def secret_key(self) -> str:

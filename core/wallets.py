@@ -57,6 +57,8 @@ def wallet_for(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
 def system_account(uow: UnitOfWork, code: str, currency: str, livemode: bool) -> Account:
     if code not in SYSTEM_ACCOUNTS:
         raise ValueError(f"unknown system account {code}")
+    if code == "sandbox_funding" and livemode:
+        raise ValueError("sandbox funding is test money: it has no live account")
     return wallet_for(uow, SYSTEM, code, currency, livemode)
 
 

@@ -300,7 +300,7 @@ def signed_in(rt, user_id: str, pin: str = "2468") -> tuple[str, str]:
         tokens = sessions.start(uow, rt, user_id)
         uow.commit()
     with rt.uow() as uow:  # step_up judges the PIN before this transaction begins
-        step, _ = pins.step_up(uow, rt, user_id, pin)
+        step, _ = pins.step_up(uow, rt, user_id, pin, session_id=tokens.session_id)
         uow.commit()
     return tokens.access_token, step
 

@@ -38,6 +38,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     from workers.queue import RQQueue
 
     install_logging()
+    from core.rails import rails_for
+
+    logging.getLogger("soxara.rails").info(rails_for(settings).describe_live())
     q = RQQueue(settings.redis_url)
     stop = threading.Event()
     if not burst:

@@ -92,11 +92,13 @@ def set_pin(ctx, body):
 @endpoint(v1, "POST", "/auth/step-up", auth=USER, body=StepUpIn, response=StepUpOut,
           tags=["Auth"], errors=[409, 422, 429])
 def step_up(ctx, body):
-    """Confirm your PIN for a step-up token, good for 5 minutes of money moves.
+    """Confirm your PIN for a step-up token, good for 5 minutes of money moves in this
+    session (it ends sooner if the session ends or the PIN changes).
 
     Send it as `X-Step-Up-Token` on transfers, gift-card purchases, bill payments and
     subscriptions. Wrong PIN: 422 `INVALID_PIN`; locked: 429 `PIN_LOCKED`; no PIN set
     yet: 409 `PIN_NOT_SET`.
     """
-    token, ttl = pins.step_up(ctx.uow, ctx.runtime, ctx.principal.user_id, body["pin"])
+    token, ttl = pins.step_up(ctx.uow, ctx.runtime, ctx.principal.user_id, body["pin"],
+                              session_id=ctx.principal.session_id)
     return {"step_up_token": token, "expires_in": ttl}

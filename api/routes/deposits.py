@@ -10,9 +10,13 @@ from core import deposits
 
 
 @endpoint(v1, "POST", "/deposits", auth=USER, body=DepositIn, response=DepositOut, status=202,
-          tags=["Deposits"], errors=[400, 401, 409, 415, 422])
+          tags=["Deposits"], errors=[400, 401, 409, 415, 422, 503])
 def create_deposit(ctx, body):
-    """Add money from mobile money. Starts `pending`; the wallet is credited on `succeeded`."""
+    """Add money from mobile money. Starts `pending`; the wallet is credited on `succeeded`.
+
+    In production a rail without real credentials carries no live money: 503
+    `SERVICE_UNAVAILABLE` ("mtn_momo is not available for live payments"), nothing written.
+    """
     return deposits.create(ctx.uow, ctx.runtime, user_id=ctx.principal.user_id, amount=body["amount"],
                            currency=body["currency"], method=body["method"],
                            phone_number=body["phone_number"], livemode=ctx.principal.livemode)

@@ -41,13 +41,18 @@ def list_api_keys(ctx):
     return page_of(rows, ctx.args["limit"], lambda k: k.id)
 
 
+def _may_grant(ctx, body) -> None:
+    merchants.check_grant(ctx.principal.scopes, body.get("scopes"))
+
+
 @endpoint(v1, "POST", "/merchant/api-keys", auth=KEY, scope="api_keys:manage", body=MintKeyIn,
-          response=ApiKeyCreatedOut, status=201, tags=["Merchant"], errors=[400, 401, 403, 409, 415, 422])
+          response=ApiKeyCreatedOut, status=201, tags=["Merchant"], errors=[400, 401, 403, 409, 415, 422],
+          authorize=_may_grant)
 def mint_api_key(ctx, body):
-    """Mint a key in the calling key's mode. The full key is in this response only."""
-    p = ctx.principal
-    minted = merchants.mint_key(ctx.uow, ctx.runtime.secret_key, p.merchant_id, livemode=p.livemode,
-                                scopes=body.get("scopes"), name=body.get("name"))
+    """Mint a key in the calling key's mode, with scopes the calling key holds itself
+    (else 403 `FORBIDDEN`, `details.missing_scopes`). The full key is in this response only."""
+    minted = merchants.mint_key_by(ctx.uow, ctx.runtime.secret_key, ctx.principal.key_id,
+                                   scopes=body.get("scopes"), name=body.get("name"))
     minted.key.key = minted.secret  # for the response schema only; never stored
     return minted.key
 

@@ -16,6 +16,8 @@ MAGIC_PREFIX = {"mtn_momo": "+231881111", "orange_money": "+231771111"}
 
 
 class SandboxMobileMoney:
+    sandbox = True
+
     def __init__(self, method: str):
         self.name = method
         self._prefix = MAGIC_PREFIX[method]

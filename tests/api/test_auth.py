@@ -524,6 +524,43 @@ def test_the_bots_wrong_pins_count_towards_the_same_lockout(client, runtime, use
         pins.verify(uow, user_api.user_id, "4821")
 
 
+def test_a_first_pin_that_lost_a_race_is_409_and_the_first_pin_stands(client, runtime, user_api, monkeypatch):
+    """Another device set the PIN just after this request looked and found none: this
+    request must not overwrite it without the current PIN."""
+    with runtime.uow() as uow:
+        pins.set_pin(uow, user_api.user_id, "1357")
+        uow.commit()
+    monkeypatch.setattr(pins, "has_pin", lambda uow, user_id: False)  # what the look saw
+    r = set_pin(client, user_api.token, {"pin": "4821"})
+    monkeypatch.undo()
+    # What it would have been told a moment later: a PIN is set, send current_pin.
+    assert r.status_code == 422 and err(r) == "VALIDATION_ERROR", r.get_json()
+    assert r.get_json()["error"]["details"] == {"field": "current_pin"}
+    assert step_up(client, user_api.token, "1357").status_code == 200
+    assert step_up(client, user_api.token, "4821").status_code == 422
+
+
+def test_a_change_that_lost_a_race_is_409_not_last_write_wins(client, runtime, user_api, monkeypatch):
+    """Between this change's check of the current PIN and its write, another change (with
+    the right current PIN too) went through: this one must not write over it."""
+    set_user_pin(client, user_api.token, "4821")
+    real_confirm = pins.confirm
+
+    def confirm_then_lose(rt, user_id, pin, **kw):
+        checked = real_confirm(rt, user_id, pin, **kw)
+        with rt.uow() as other:
+            pins.set_pin(other, user_id, "1357", current_pin="4821")
+            other.commit()
+        return checked
+
+    monkeypatch.setattr(pins, "confirm", confirm_then_lose)
+    r = set_pin(client, user_api.token, {"pin": "2468", "current_pin": "4821"})
+    monkeypatch.undo()
+    assert r.status_code == 409 and err(r) == "INVALID_STATE", r.get_json()
+    assert step_up(client, user_api.token, "1357").status_code == 200
+    assert step_up(client, user_api.token, "2468").status_code == 422
+
+
 def test_step_up_without_a_pin_is_409(user_api):
     r = step_up(user_api.client, user_api.token, "1234")
     assert r.status_code == 409 and err(r) == "PIN_NOT_SET"
@@ -539,19 +576,24 @@ def test_step_up_token_lasts_five_minutes_for_its_user_only(client, runtime, use
     data = r.get_json()["data"]
     assert data["expires_in"] == 300 and data["step_up_token"].startswith("sxs_")
     tok = data["step_up_token"]
-    other = login(client, runtime, OTHER_PHONE)["user"]["id"]
+    other = login(client, runtime, OTHER_PHONE)
+    other_user, other_sid = other["user"]["id"], sessions.decode_access_token(
+        runtime.secret_key, other["access_token"])[1]
+    sid = sessions.decode_access_token(runtime.secret_key, user_api.token)[1]
     with runtime.uow() as uow:
         now = uow.session.scalar(select(pins.StepUpToken.created_at))
     with runtime.uow() as uow:
-        pins.check_step_up(uow, runtime, user_api.user_id, tok, now=now)
-        pins.check_step_up(uow, runtime, user_api.user_id, tok, now=now + timedelta(seconds=299))
-        for who, token, at in [(user_api.user_id, tok, now + timedelta(seconds=301)),
-                               (other, tok, now),
-                               (user_api.user_id, None, now),
-                               (user_api.user_id, "sxs_forged", now),
-                               (user_api.user_id, tok + "x", now)]:
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok, now=now)
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok, now=now + timedelta(seconds=299))
+        for who, session, token, at in [(user_api.user_id, sid, tok, now + timedelta(seconds=301)),
+                                        (other_user, other_sid, tok, now),
+                                        (other_user, sid, tok, now),
+                                        (user_api.user_id, other_sid, tok, now),
+                                        (user_api.user_id, sid, None, now),
+                                        (user_api.user_id, sid, "sxs_forged", now),
+                                        (user_api.user_id, sid, tok + "x", now)]:
             with pytest.raises(pins.Forbidden) as e:
-                pins.check_step_up(uow, runtime, who, token, now=at)
+                pins.check_step_up(uow, runtime, who, session, token, now=at)
             assert e.value.code == "STEP_UP_REQUIRED"
 
 
@@ -562,7 +604,8 @@ def test_require_step_up_reads_the_header_for_users_only(app, runtime, user_api)
 
     set_user_pin(user_api.client, user_api.token, "4821")
     tok = step_up_token(user_api.client, user_api.token, "4821")
-    user = Principal(kind="user", user_id=user_api.user_id)
+    user = Principal(kind="user", user_id=user_api.user_id,
+                     session_id=sessions.decode_access_token(runtime.secret_key, user_api.token)[1])
     with runtime.uow() as uow:
         with app.test_request_context(headers={"X-Step-Up-Token": tok}):
             require_step_up(Ctx(runtime=runtime, uow=uow, principal=user))
@@ -571,6 +614,65 @@ def test_require_step_up_reads_the_header_for_users_only(app, runtime, user_api)
                 require_step_up(Ctx(runtime=runtime, uow=uow, principal=user))
             assert e.value.code == "STEP_UP_REQUIRED"
             require_step_up(Ctx(runtime=runtime, uow=uow, principal=Principal(kind="key", merchant_id="mer_x")))
+
+
+def _fund(runtime, phone):
+    from core import sandbox
+
+    with runtime.uow() as uow:
+        sandbox.make_buyer(uow, phone)
+        uow.commit()
+
+
+def _transfer(client, access_token, step_up_tok):
+    """A user's money move carrying the step-up token: 201, or 403 when the token is no good."""
+    r = Api(client, access_token).post("/v1/transfers", {"amount": 100, "currency": "USD",
+                                                         "to_phone_number": OTHER_PHONE},
+                                       headers={"X-Step-Up-Token": step_up_tok})
+    return r.status_code, (r.get_json().get("error") or {}).get("code")
+
+
+def test_a_step_up_token_ends_when_the_pin_changes(client, runtime, user_api):
+    _fund(runtime, user_api.phone)
+    set_user_pin(client, user_api.token, "4821")
+    tok = step_up_token(client, user_api.token, "4821")
+    assert _transfer(client, user_api.token, tok) == (201, None)
+    assert set_pin(client, user_api.token, {"pin": "1357", "current_pin": "4821"}).status_code == 200
+    assert _transfer(client, user_api.token, tok) == (403, "STEP_UP_REQUIRED")
+    fresh = step_up_token(client, user_api.token, "1357")
+    assert _transfer(client, user_api.token, fresh) == (201, None)
+
+
+def test_a_step_up_token_ends_with_its_session_and_serves_no_other(client, runtime):
+    first = login(client, runtime)
+    _fund(runtime, TEST_PHONE)
+    set_user_pin(client, first["access_token"], "4821")
+    tok = step_up_token(client, first["access_token"], "4821")
+    rotated = refresh(client, first["refresh_token"])
+    assert rotated.status_code == 200, "a refresh keeps the session, and its step-up"
+    assert _transfer(client, rotated.get_json()["data"]["access_token"], tok) == (201, None)
+    # The spent refresh token is presented again (a copy is in other hands): the session ends.
+    assert refresh(client, first["refresh_token"]).status_code == 401
+    again = login(client, runtime)  # its owner logs in again
+    assert _transfer(client, again["access_token"], tok) == (403, "STEP_UP_REQUIRED")
+    # A step-up token proves the PIN in the session that confirmed it, not in another.
+    other = login(client, runtime)
+    mine = step_up_token(client, again["access_token"], "4821")
+    assert _transfer(client, other["access_token"], mine) == (403, "STEP_UP_REQUIRED")
+    assert _transfer(client, again["access_token"], mine) == (201, None)
+
+
+def test_check_step_up_refuses_a_revoked_sessions_token_whoever_asks(client, runtime, user_api):
+    set_user_pin(client, user_api.token, "4821")
+    tok = step_up_token(client, user_api.token, "4821")
+    sid = sessions.decode_access_token(runtime.secret_key, user_api.token)[1]
+    with runtime.uow() as uow:
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok)
+        assert sessions.revoke(uow, sid, reason="logout")
+        uow.commit()
+    with runtime.uow() as uow, pytest.raises(pins.Forbidden) as e:
+        pins.check_step_up(uow, runtime, user_api.user_id, sid, tok)
+    assert e.value.code == "STEP_UP_REQUIRED"
 
 
 def test_step_up_replay_gives_the_same_token(user_api):
@@ -664,3 +766,51 @@ def test_concurrent_wrong_pins_lock_after_three(pg_app, pg_runtime):
     set_user_pin(client, token, "4821")
     results = at_once(6, lambda i: err(step_up(pg_app.test_client(), token, "0000")))
     assert results.count("INVALID_PIN") == 2 and results.count("PIN_LOCKED") == 4
+
+
+def _pin_is(rt, user_id, pin) -> tuple[bool, int]:
+    """Whether `pin` is the user's PIN now, and the PIN's version."""
+    from core.crypto import slow_verify
+
+    with rt.uow() as uow:
+        row = uow.session.get(pins.UserPin, user_id)
+        return slow_verify(row.pin_hash, pin), row.version
+
+
+@pytest.mark.postgres
+def test_ten_concurrent_first_pins_one_wins(pg_app, pg_runtime):
+    client = pg_app.test_client()
+    data = login(client, pg_runtime)
+    token, user_id = data["access_token"], data["user"]["id"]
+
+    def first_pin(i):
+        r = set_pin(pg_app.test_client(), token, {"pin": f"{1000 + i}"})
+        return i, r.status_code, (r.get_json().get("error") or {}).get("code")
+
+    results = at_once(10, first_pin)
+    assert sorted(status for _, status, _ in results) == [200] + [422] * 9, results
+    assert {code for _, status, code in results if status == 422} == {"VALIDATION_ERROR"}
+    winner = next(i for i, status, _ in results if status == 200)
+    assert _pin_is(pg_runtime, user_id, f"{1000 + winner}") == (True, 1)
+
+
+@pytest.mark.postgres
+def test_eight_concurrent_changes_with_the_right_pin_one_wins(pg_app, pg_runtime):
+    client = pg_app.test_client()
+    data = login(client, pg_runtime)
+    token, user_id = data["access_token"], data["user"]["id"]
+    set_user_pin(client, token, "4821")
+
+    def change(i):
+        r = set_pin(pg_app.test_client(), token, {"pin": f"{2000 + i}", "current_pin": "4821"})
+        return i, r.status_code, (r.get_json().get("error") or {}).get("code")
+
+    results = at_once(8, change)
+    assert [status for _, status, _ in results].count(200) == 1, results
+    # The rest: the PIN changed under them (409), or their check came after the change, when
+    # 4821 was no longer the PIN (422, counted; the third such try locks it: 429).
+    assert {(status, code) for _, status, code in results if status != 200} <= {
+        (409, "INVALID_STATE"), (422, "INVALID_PIN"), (429, "PIN_LOCKED")}, results
+    winner = next(i for i, status, _ in results if status == 200)
+    # The winner's PIN, not the last writer's, and one change, not eight.
+    assert _pin_is(pg_runtime, user_id, f"{2000 + winner}") == (True, 2)

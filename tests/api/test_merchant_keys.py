@@ -83,3 +83,74 @@ def test_bad_list_params(api):
     for params in ({"limit": 0}, {"limit": 101}, {"limit": "x"}, {"cursor": "!!!"}, {"bogus": 1}):
         r = api.get("/v1/merchant/api-keys", **params)
         assert r.status_code == 422, params
+
+
+# --- a key mints only what it holds (issue 10, point 2) -----------------------------------
+
+
+def _keys_of(runtime, merchant_id):
+    from sqlalchemy import select
+
+    from core import merchants
+
+    with runtime.uow() as uow:
+        return list(uow.session.scalars(select(merchants.ApiKey).where(
+            merchants.ApiKey.merchant_id == merchant_id)))
+
+
+def test_a_key_mints_no_scope_it_does_not_hold(client, runtime):
+    mid, key = create_merchant(runtime, scopes=["api_keys:manage", "payments:read"])
+    api = Api(client, key)
+    r = api.post("/v1/merchant/api-keys", {"scopes": ["transfers:create", "payments:read", "wallets:read"]})
+    assert r.status_code == 403, r.get_json()
+    error = r.get_json()["error"]
+    assert error["code"] == "FORBIDDEN"
+    assert "transfers:create" in error["message"] and "wallets:read" in error["message"]
+    assert "payments:read" not in error["message"], "only the scopes it lacks are named"
+    assert error["details"] == {"missing_scopes": ["transfers:create", "wallets:read"]}
+    # The default (payments:create, payments:read) is no way round it either.
+    r = api.post("/v1/merchant/api-keys", {})
+    assert r.status_code == 403 and r.get_json()["error"]["details"] == {"missing_scopes": ["payments:create"]}
+    assert len(_keys_of(runtime, mid)) == 1, "nothing was minted"
+    r = api.post("/v1/merchant/api-keys", {"scopes": ["payments:read", "api_keys:manage"]})
+    assert r.status_code == 201 and r.get_json()["data"]["scopes"] == ["payments:read", "api_keys:manage"]
+
+
+def test_a_refused_mint_is_not_stored_so_its_key_may_be_retried(client, runtime):
+    mid, key = create_merchant(runtime, scopes=["api_keys:manage"])
+    api = Api(client, key)
+    assert api.post("/v1/merchant/api-keys", {"scopes": ["merchant:read"]}, idem="m-1").status_code == 403
+    r = api.post("/v1/merchant/api-keys", {"scopes": ["api_keys:manage"]}, idem="m-1")
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+
+
+def test_a_replay_gives_a_minted_key_only_to_a_key_that_could_mint_it(client, runtime):
+    """The idempotency scope is the merchant and mode: a narrow key sending another key's
+    request (same X-Idempotency-Key, same body) must not get the wide key it minted."""
+    mid, wide = create_merchant(runtime)
+    from core import merchants
+
+    with runtime.uow() as uow:
+        narrow = merchants.mint_key(uow, runtime.secret_key, mid, livemode=False,
+                                    scopes=["api_keys:manage"]).secret
+        uow.commit()
+    body = {"scopes": ["transfers:create"]}
+    first = Api(client, wide).post("/v1/merchant/api-keys", body, idem="mint-1")
+    assert first.status_code == 201
+    minted = first.get_json()["data"]["key"]
+    r = Api(client, narrow).post("/v1/merchant/api-keys", body, idem="mint-1")
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "FORBIDDEN"
+    assert minted not in r.get_data(as_text=True)
+    again = Api(client, wide).post("/v1/merchant/api-keys", body, idem="mint-1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_key_mints_only_in_its_own_mode(client, runtime):
+    mid, test_key = create_merchant(runtime, scopes=["api_keys:manage"])
+    r = Api(client, test_key).post("/v1/merchant/api-keys", {"scopes": ["api_keys:manage"], "livemode": True})
+    assert r.status_code == 422 and r.get_json()["error"]["details"] == {"field": "livemode"}
+    r = Api(client, test_key).post("/v1/merchant/api-keys", {"scopes": ["api_keys:manage"]})
+    assert r.get_json()["data"]["livemode"] is False and r.get_json()["data"]["key"].startswith("sxm_test_")
+    _, live_key = create_merchant(runtime, "Live Shop", scopes=["api_keys:manage"], live=True)
+    r = Api(client, live_key).post("/v1/merchant/api-keys", {"scopes": ["api_keys:manage"]})
+    assert r.get_json()["data"]["livemode"] is True and r.get_json()["data"]["key"].startswith("sxm_live_")

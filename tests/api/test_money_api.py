@@ -223,3 +223,58 @@ def test_the_wallet_list_pages_like_every_list(buyer):
     for bad in ({"limit": 0}, {"limit": "abc"}, {"foo": 1}, {"cursor": "nope"}):
         r = buyer.get("/v1/wallets", **bad)
         assert r.status_code == 422 and r.get_json()["error"]["code"] == "VALIDATION_ERROR", bad
+
+
+# --- production: no live money through a sandbox rail (issue 10, point 3) -------------------
+
+
+def _production_settings(database_url: str):
+    from tests.conftest import make_settings
+
+    return make_settings(database_url, env="production", secret_key="s" * 40,
+                         twilio_auth_token="t" * 32, twilio_account_sid="AC" + "0" * 32,
+                         redis_url="redis://127.0.0.1:1/0")
+
+
+@pytest.mark.postgres
+def test_production_refuses_a_live_deposit_with_503_and_writes_nothing(pg_runtime):
+    from api.app import create_app
+    from core import deposits
+    from core.runtime import Runtime
+    from tests.conftest import signed_in
+    from workers.queue import InProcessRunner
+
+    rt = Runtime(_production_settings(pg_runtime.settings.database_url))
+    rt.jobs = InProcessRunner(rt, "eager")
+    try:
+        from core import users
+
+        with rt.uow() as uow:
+            user = users.get_or_create(uow, "+231881234567")
+            uow.commit()
+        token, _ = signed_in(rt, user.id)
+        api = Api(create_app(runtime=rt).test_client(), token)
+        body = {"amount": 10_000_000_000, "currency": "USD", "method": "mtn_momo",
+                "phone_number": "+231881111000"}
+        for _ in range(2):  # not stored: the same key runs again (once the rail is on)
+            r = api.post("/v1/deposits", body, idem="live-1")
+            assert r.status_code == 503 and "Idempotent-Replayed" not in r.headers
+            assert r.get_json()["error"] == {"code": "SERVICE_UNAVAILABLE",
+                                             "message": "mtn_momo is not available for live payments"}
+        with rt.uow() as uow:
+            assert uow.session.query(deposits.Deposit).count() == 0
+            assert ledger.check(uow) == []
+    finally:
+        rt.dispose()
+
+
+def test_the_app_logs_at_start_which_rails_carry_live_money(caplog):
+    import logging
+
+    from api.app import create_app
+
+    with caplog.at_level(logging.INFO):
+        create_app(_production_settings("postgresql://postgres@127.0.0.1:1/never-connected"))
+    said = [r.getMessage() for r in caplog.records if "live" in r.getMessage()]
+    assert said == ["rails for live money: mtn_momo off (no real credentials), "
+                    "orange_money off (no real credentials)"], said

@@ -345,6 +345,27 @@ def test_change_pin(phone, runtime):
     assert "Ref tr_" in a.says("5555")
 
 
+def test_a_pin_set_elsewhere_meanwhile_is_not_overwritten_by_the_chat(phone, runtime):
+    """The chat asked for a first PIN; before it was typed twice, the app set one. The
+    chat must not replace it without the current PIN."""
+    from core import pins, users
+
+    a = phone(A)
+    a.says("HI")
+    assert "Choose a 4–6 digit PIN" in a.says(a.code())
+    assert "same PIN again" in a.says("5555")
+    with runtime.uow() as uow:
+        pins.set_pin(uow, users.find_by_phone(uow, A).id, PIN)
+        uow.commit()
+    out = a.says("5555")
+    assert "already has a PIN" in out and "1 Balance" in out, out
+    fund(runtime, A, 10_00)
+    a.says("SEND 1 USD 0886123456")
+    a.says("1")
+    assert "Wrong PIN" in a.says("5555")
+    assert "Ref tr_" in a.says(PIN)
+
+
 def test_help_and_unknown_input_never_go_unanswered(phone):
     a = phone(A)
     a.login()

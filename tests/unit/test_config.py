@@ -55,3 +55,24 @@ def test_trusted_proxies_make_the_client_address_visible():
     app.test_client().get("/_ip", headers={"X-Forwarded-For": "41.57.1.2"},
                           environ_base={"REMOTE_ADDR": "10.0.0.1"})
     assert seen["ip"] == "41.57.1.2"
+
+
+# --- which rails carry live money (issue 10, point 3) ---------------------------------------
+
+
+def test_production_without_real_credentials_has_no_live_rail():
+    from core.rails import rails_for
+
+    rails = rails_for(Settings.from_env(PROD))
+    assert rails.live_rails() == {"mtn_momo": None, "orange_money": None}
+    for method in ("mtn_momo", "orange_money"):
+        assert not rails.carries(method, livemode=True)
+        assert rails.carries(method, livemode=False), "test mode keeps the sandbox"
+
+
+def test_development_lets_live_mode_use_the_sandbox_rails():
+    from core.rails import rails_for
+
+    rails = rails_for(Settings.from_env({}))
+    assert rails.live_rails() == {"mtn_momo": "sandbox", "orange_money": "sandbox"}
+    assert rails.carries("mtn_momo", livemode=True)
