@@ -270,3 +270,57 @@ def test_two_overdrawing_transfers_at_once_exactly_one_wins(pg_runtime):
         assert _balance(uow, ALICE) == 300
         assert _balance(uow, BOB) + _balance(uow, MALLORY) == 700
         assert ledger.check(uow) == []
+
+
+@pytest.mark.postgres
+def test_opposing_transfers_at_once_never_deadlock(pg_runtime):
+    """ALICE and BOB send to each other from many threads at once: every transfer goes
+    through, none meets a deadlock, and both balances are exact to the cent.
+
+    Guards ledger.post's lock order (`sorted(merged)`): moving the balances in the legs'
+    order instead locks the sender first, so A->B and B->A each hold one wallet and wait
+    for the other, and PostgreSQL breaks the cycle by failing one of them."""
+    from sqlalchemy.exc import OperationalError
+
+    from core import adjustments
+    from tests.conftest import at_once
+
+    rt, threads, rounds, start = pg_runtime, 8, 25, 100_000
+    with rt.uow() as uow:
+        people = [users.get_or_create(uow, phone) for phone in (ALICE, BOB)]
+        for p in people:
+            adjustments.adjust(uow, wallet_id=wallets.wallet_for(uow, wallets.USER, p.id, "USD", False).id,
+                               amount=start, reason="seed")
+        uow.commit()
+
+    failed = threading.Event()  # the first failure stops every thread: a deadlock costs 1 s
+
+    def trade(i: int) -> tuple[int, list[str]]:
+        # Even threads send ALICE -> BOB, odd ones BOB -> ALICE; a distinct amount per
+        # thread, so the final balances show any transfer lost or run twice.
+        sender, to = (people[0], BOB) if i % 2 == 0 else (people[1], ALICE)
+        sent, errors = 0, []
+        for _ in range(rounds):
+            if failed.is_set():
+                break
+            try:
+                with rt.uow() as uow:
+                    transfers.send(uow, rt, sender=transfers.Party("user", sender.id, False),
+                                   amount=100 + i, currency="USD", to_phone=to)
+                    uow.commit()
+                sent += 1
+            except OperationalError as e:  # psycopg2's DeadlockDetected, among others
+                errors.append(type(e.orig).__name__)
+                failed.set()
+        return sent, errors
+
+    results = at_once(threads, trade)
+    errors = [e for _, errs in results for e in errs]
+    assert not errors, f"{len(errors)} transfers failed: {sorted(set(errors))}"
+    assert sum(sent for sent, _ in results) == threads * rounds, "every transfer answered"
+    a_to_b = sum(rounds * (100 + i) for i in range(0, threads, 2))
+    b_to_a = sum(rounds * (100 + i) for i in range(1, threads, 2))
+    with rt.uow() as uow:
+        assert _balance(uow, ALICE) == start - a_to_b + b_to_a
+        assert _balance(uow, BOB) == start + a_to_b - b_to_a
+        assert ledger.check(uow) == []
