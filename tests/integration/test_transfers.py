@@ -161,6 +161,27 @@ def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
         transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
+def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
+    """Claims held is other people's money: the database refuses an entry that would take
+    it below zero, so a transfer returned twice (a sweep whose status check failed)
+    cannot make money out of nothing.
+
+    Guards SYSTEM_ACCOUNTS["claims_held"] = False (core/wallets.py): were it allowed to
+    go negative, the second return would go through and ALICE get her 500 back twice."""
+    t, _, _ = _pending(runtime, alice)
+    later = utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1)
+    assert transfers.expire_due(runtime, later) == 1
+    with runtime.uow() as uow, pytest.raises(InsufficientFunds):  # at the commit on PostgreSQL
+        held = wallets.system_account(uow, "claims_held", "USD", False)
+        ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=False,
+                    currency="USD", legs=[(held.id, -t.amount), (t.sender_wallet_id, t.amount)])
+        uow.commit()
+    with runtime.uow() as uow:
+        assert wallets.system_account(uow, "claims_held", "USD", False).balance == 0
+        assert _balance(uow, ALICE) == 100000
+        assert ledger.check(uow) == []
+
+
 def test_test_mode_claims_complete_by_themselves(runtime, alice):
     t, _, _ = _pending(runtime, alice)
     assert transfers.auto_claim_due(runtime, utcnow()) == 0
