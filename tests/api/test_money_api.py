@@ -205,6 +205,20 @@ def test_a_test_key_and_a_live_key_of_one_merchant_may_share_an_idempotency_key(
     _check(runtime)
 
 
+def test_a_transfer_is_404_to_the_same_merchants_key_of_the_other_mode(both_modes):
+    """A test key never sees a live object and the other way round: 404, as for another
+    merchant's transfer.
+
+    Guards the mode check of transfers.get_for_sender (GET /v1/transfers/{id})."""
+    body = {"amount": 700, "currency": "USD", "to_phone_number": BOB}
+    test, live = both_modes
+    for mine, other in ((test, live), (live, test)):
+        tid = mine.post("/v1/transfers", body).get_json()["data"]["id"]
+        assert mine.get(f"/v1/transfers/{tid}").status_code == 200
+        r = other.get(f"/v1/transfers/{tid}")
+        assert r.status_code == 404 and r.get_json()["error"]["code"] == "NOT_FOUND"
+
+
 def test_transactions_are_keyset_paged(buyer, runtime):
     for i in range(5):
         send(buyer, {"amount": 10 + i, "currency": "USD", "to_phone_number": BOB})
