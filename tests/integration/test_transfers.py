@@ -191,8 +191,8 @@ def test_test_mode_claims_complete_by_themselves(runtime, alice):
         assert _balance(uow, NEWBIE) == 500
 
 
-def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int):
-    """ALICE, given `funds` of live money by an operator, sends `amount` to NEWBIE."""
+def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int, now=None):
+    """ALICE, given `funds` of live money by an operator, sends `amount` to NEWBIE (at `now`)."""
     from core import adjustments
 
     with runtime.uow() as uow:
@@ -200,9 +200,29 @@ def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int):
         w = wallets.wallet_for(uow, wallets.USER, u.id, currency, True)
         adjustments.adjust(uow, wallet_id=w.id, amount=funds, reason="test credit")
         t = transfers.send(uow, runtime, sender=transfers.Party("user", u.id, True), amount=amount,
-                           currency=currency, to_phone=NEWBIE)
+                           currency=currency, to_phone=NEWBIE, now=now)
         uow.commit()
     return t
+
+
+def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(runtime, alice):
+    """The sweeps' own tests call them directly; this one runs the scheduler's tick, as the
+    in-process runner and the RQ clock do.
+
+    Guards SWEEPS (workers/scheduled.py): without the claim expiry, a live transfer past
+    its window stays held forever; without the auto-claim, a test one never completes."""
+    from workers import scheduled
+
+    window = timedelta(hours=runtime.settings.claim_window_hours)
+    overdue = _live_send_to_newbie(runtime, 400, "USD", funds=1000, now=utcnow() - window - timedelta(seconds=1))
+    auto, _, _ = _pending(runtime, alice, now=utcnow() - transfers.TEST_AUTO_CLAIM_AFTER - timedelta(seconds=1))
+    scheduled.tick(runtime)
+    with runtime.uow() as uow:
+        assert uow.session.get(transfers.Transfer, overdue.id).status == "expired"
+        assert _balance(uow, ALICE, livemode=True) == 1000
+        assert uow.session.get(transfers.Transfer, auto.id).status == "claimed"
+        assert _balance(uow, NEWBIE) == 500
+        assert ledger.check(uow) == []
 
 
 def test_live_mode_never_auto_claims(runtime):
