@@ -18,7 +18,9 @@ def _clock(redis, queue, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             if redis.set("soxara:tick-lock", "1", nx=True, px=int(TICK_SECONDS * 1000)):
-                queue.enqueue("workers.scheduled.tick", result_ttl=0)
+                # A tick whose sweep fails is a failed job (SweepsFailed), one a second while
+                # it lasts: RQ keeps each an hour, not its default year; the log keeps the trace.
+                queue.enqueue("workers.scheduled.tick", result_ttl=0, failure_ttl=3600)
         except Exception:
             log.exception("clock could not enqueue the tick")
         stop.wait(TICK_SECONDS)

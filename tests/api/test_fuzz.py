@@ -70,24 +70,15 @@ def _document_operations() -> list[tuple[str, str, str]]:
 OPERATIONS = _document_operations()
 
 
-def _user_headers(client, runtime) -> dict | None:
-    """A logged-in user's Authorization (and X-Step-Up-Token), once the suite can log one in.
+def _user_headers(client, runtime) -> dict:
+    """A logged-in user's Authorization and X-Step-Up-Token, made with tests/conftest.py's
+    helpers (imported, not looked up: a helper renamed must fail here, not skip every
+    user operation)."""
+    from tests.conftest import set_user_pin, step_up_token, user_token
 
-    Uses the helpers of tests/conftest.py when they exist (`user_token`, then
-    `set_user_pin` + `step_up_token`); None while they do not.
-    """
-    from tests import conftest
-
-    make_token = getattr(conftest, "user_token", None)
-    if make_token is None:
-        return None
-    token = make_token(client, runtime)
-    headers = {"Authorization": f"Bearer {token}"}
-    set_pin, step_up = getattr(conftest, "set_user_pin", None), getattr(conftest, "step_up_token", None)
-    if set_pin is not None and step_up is not None:
-        set_pin(client, token)
-        headers["X-Step-Up-Token"] = step_up(client, token)
-    return headers
+    token = user_token(client, runtime)
+    set_user_pin(client, token)
+    return {"Authorization": f"Bearer {token}", "X-Step-Up-Token": step_up_token(client, token)}
 
 
 @pytest.mark.parametrize("method,path,principal", OPERATIONS,
@@ -99,8 +90,6 @@ def test_operation_conforms_to_the_document(app, client, runtime, merchant, meth
         headers = {"Authorization": f"Bearer {merchant[1]}"}
     elif principal == "user":
         headers = _user_headers(client, runtime)
-        if headers is None:
-            pytest.skip("no way to log a user in yet (tests/conftest.py has no user_token)")
     else:
         headers = {}
     strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),

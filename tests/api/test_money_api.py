@@ -166,6 +166,59 @@ def test_merchant_payout_and_wallets(client, runtime):
     assert Api(client, weak).get(f"/v1/wallets/{usd['id']}").status_code == 403
 
 
+@pytest.fixture
+def both_modes(client, runtime):
+    """One merchant's test key and live key (Api each, with `.wallet`: its USD wallet of
+    that mode, funded with $50), and BOB a user."""
+    from core import adjustments, merchants, users, wallets
+
+    mid, test_key = create_merchant(runtime, scopes=["transfers:create", "wallets:read"])
+    with runtime.uow() as uow:
+        live_key = merchants.mint_key(uow, runtime.secret_key, mid, livemode=True,
+                                      scopes=["transfers:create", "wallets:read"]).secret
+        users.get_or_create(uow, BOB)
+        keys = []
+        for key, live in ((test_key, False), (live_key, True)):
+            a = Api(client, key)
+            a.wallet = wallets.wallet_for(uow, wallets.MERCHANT, mid, "USD", live).id
+            adjustments.adjust(uow, wallet_id=a.wallet, amount=5000, reason="float")
+            keys.append(a)
+        uow.commit()
+    return keys
+
+
+def test_a_test_key_and_a_live_key_of_one_merchant_may_share_an_idempotency_key(both_modes, runtime):
+    """The contract scopes a key per merchant and mode: a test payout and a live payout
+    sent with one X-Idempotency-Key and one body are two requests, and both run.
+
+    Guards the mode in Principal.idempotency_scope (api/auth.py): without it the live
+    payout is answered with the test payout's stored response and never runs."""
+    body = {"amount": 700, "currency": "USD", "to_phone_number": BOB}
+    test, live = (k.post("/v1/transfers", body, idem="payout-7") for k in both_modes)
+    assert test.status_code == live.status_code == 201, (test.get_json(), live.get_json())
+    assert "Idempotent-Replayed" not in test.headers
+    assert "Idempotent-Replayed" not in live.headers, "the live payout ran; it did not replay the test one"
+    t, lv = test.get_json()["data"], live.get_json()["data"]
+    assert t["id"] != lv["id"] and (t["livemode"], lv["livemode"]) == (False, True)
+    for k in both_modes:
+        assert k.get(f"/v1/wallets/{k.wallet}").get_json()["data"]["balance"] == 4300
+    _check(runtime)
+
+
+def test_a_transfer_is_404_to_the_same_merchants_key_of_the_other_mode(both_modes):
+    """A test key never sees a live object and the other way round: 404, as for another
+    merchant's transfer.
+
+    Guards the mode check of transfers.get_for_sender (GET /v1/transfers/{id})."""
+    body = {"amount": 700, "currency": "USD", "to_phone_number": BOB}
+    test, live = both_modes
+    for mine, other in ((test, live), (live, test)):
+        tid = mine.post("/v1/transfers", body).get_json()["data"]["id"]
+        assert mine.get(f"/v1/transfers/{tid}").status_code == 200
+        r = other.get(f"/v1/transfers/{tid}")
+        assert r.status_code == 404 and r.get_json()["error"]["code"] == "NOT_FOUND"
+
+
 def test_transactions_are_keyset_paged(buyer, runtime):
     for i in range(5):
         send(buyer, {"amount": 10 + i, "currency": "USD", "to_phone_number": BOB})

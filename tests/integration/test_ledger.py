@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import sqlalchemy as sa
 
@@ -98,16 +100,51 @@ def test_check_finds_tampering(runtime):
     assert any("balances sum to" in b for b in breaches)
 
 
-def test_check_finds_a_broken_balance_chain_and_negative_wallets(runtime):
+def test_check_finds_a_broken_balance_chain(runtime):
     with runtime.uow() as uow:
         _, a = sandbox.make_buyer(uow, "+231881000001")
         uow.commit()
     with runtime.engine.begin() as c:
         c.execute(sa.text("UPDATE postings SET balance_after = 5 WHERE account_id = :i"), {"i": a.id})
-        c.execute(sa.text("UPDATE accounts SET balance = -1 WHERE owner_id = 'claims_held'"))
     with runtime.uow() as uow:
         breaches = ledger.check(uow)
     assert any("running balance" in b for b in breaches)
+
+
+@contextmanager
+def _without_the_overdraft_constraint(uow):
+    """The accounts table as on a database that lost its CHECK (a restore without
+    constraints, a migration gone wrong), for this unit of work only: PostgreSQL drops it
+    in this transaction, which puts it back when it rolls back; SQLite, which cannot
+    drop a constraint, ignores CHECKs on this connection meanwhile."""
+    if uow.is_postgres:
+        uow.session.execute(sa.text(f'ALTER TABLE accounts DROP CONSTRAINT "{ledger.NO_OVERDRAFT}"'))
+        yield
+        return
+    uow.session.execute(sa.text("PRAGMA ignore_check_constraints = ON"))
+    try:
+        yield
+    finally:
+        uow.session.execute(sa.text("PRAGMA ignore_check_constraints = OFF"))
+
+
+def test_check_finds_a_negative_wallet_where_the_constraint_is_gone(runtime):
+    """check() stands behind the database's constraint: without it, a wallet that may not
+    go negative and is (here claims held) is a breach; one that may (sandbox funding,
+    negative by every test buyer's $1000) is not.
+
+    Guards check()'s negative-wallet query. Before, this case set claims_held to -1 with
+    an UPDATE that matched no row (the account did not exist) and asserted nothing about
+    it: the query could have been deleted and the suite would pass."""
+    with runtime.uow() as uow:
+        sandbox.make_buyer(uow, "+231881000001")
+        held = wallets.system_account(uow, "claims_held", "USD", False)
+        uow.commit()
+    with runtime.uow() as uow, _without_the_overdraft_constraint(uow):
+        moved = uow.session.execute(sa.text("UPDATE accounts SET balance = -1 WHERE id = :i"), {"i": held.id})
+        assert moved.rowcount == 1
+        negative = [b for b in ledger.check(uow) if " is negative" in b]
+    assert negative == [f"wallet {held.id} is negative: -1"]
 
 
 def test_sandbox_buyer_is_topped_up_not_doubled(runtime):

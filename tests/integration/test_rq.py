@@ -44,19 +44,82 @@ def test_nothing_is_enqueued_when_the_transaction_rolls_back(runtime, redis_url)
     assert q.queue.count == 0
 
 
-@pytest.mark.redis
-def test_the_scheduler_tick_runs_as_an_rq_job(runtime, redis_url):
+def _tick_on_rq(runtime, redis_url):
+    """Enqueue the scheduler's tick the way `soxara worker`'s clock does, run it with an
+    RQ worker: the job."""
     from rq import SimpleWorker
 
     q = RQQueue(redis_url)
     runtime.jobs = q
     context.set_process_runtime(runtime)
     try:
-        q.queue.enqueue("workers.scheduled.tick")
+        job = q.queue.enqueue("workers.scheduled.tick")
         SimpleWorker([q.queue], connection=q.redis).work(burst=True)
-        assert q.queue.failed_job_registry.count == 0
     finally:
         context.set_process_runtime(None)
+    return job
+
+
+@pytest.mark.redis
+def test_the_scheduler_tick_runs_as_an_rq_job(runtime, redis_url):
+    """The tick run by an RQ worker runs the sweeps (a transfer past its claim window goes
+    back to its sender) and none of them fails.
+
+    Guards the sweeps reaching RQ: before, tick swallowed every sweep's exception and
+    this test only saw that the job itself had not failed."""
+    from datetime import timedelta
+
+    from core import ledger, transfers
+    from core.db import utcnow
+    from tests.integration.test_transfers import ALICE, _balance, _live_send_to_newbie
+
+    window = timedelta(hours=runtime.settings.claim_window_hours)
+    t = _live_send_to_newbie(runtime, 400, "USD", funds=1000, now=utcnow() - window - timedelta(seconds=1))
+    job = _tick_on_rq(runtime, redis_url)
+    assert job.get_status() == "finished", job.latest_result().exc_string
+    assert RQQueue(redis_url).queue.failed_job_registry.count == 0
+    with runtime.uow() as uow:
+        assert uow.session.get(transfers.Transfer, t.id).status == "expired"
+        assert _balance(uow, ALICE, livemode=True) == 1000
+        assert ledger.check(uow) == []
+
+
+@pytest.mark.redis
+def test_a_tick_whose_sweep_fails_is_a_failed_rq_job(runtime, redis_url, monkeypatch):
+    """A failing sweep fails the tick's job, so RQ keeps it among its failed jobs.
+
+    Guards tick swallowing a sweep's exception (workers/scheduled.py)."""
+    from workers import scheduled
+
+    def broken(rt, now):
+        raise RuntimeError("the sweep broke")
+
+    monkeypatch.setattr(scheduled, "expire_transfers", broken)
+    job = _tick_on_rq(runtime, redis_url)
+    assert job.get_status() == "failed"
+    assert RQQueue(redis_url).queue.failed_job_registry.count == 1
+    assert "SweepsFailed" in job.latest_result().exc_string
+    assert "workers.scheduled.expire_transfers" in job.latest_result().exc_string
+
+
+@pytest.mark.redis
+def test_the_clocks_failed_ticks_are_kept_an_hour_not_a_year(redis_url):
+    """A sweep that keeps failing fails a tick a second; at RQ's default (a year) those
+    failed jobs would pile up in Redis by the tens of thousands a day."""
+    import threading
+
+    from workers.service import _clock
+
+    class OnePass(threading.Event):  # the clock's wait between ticks ends it
+        def wait(self, timeout=None):
+            self.set()
+            return True
+
+    q = RQQueue(redis_url)
+    _clock(q.redis, q.queue, OnePass())
+    (job,) = q.queue.jobs
+    assert job.func_name == "workers.scheduled.tick"
+    assert job.failure_ttl is not None and job.failure_ttl <= 3600
 
 
 @pytest.mark.redis

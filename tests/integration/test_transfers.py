@@ -161,6 +161,27 @@ def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
         transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
+def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
+    """Claims held is other people's money: the database refuses an entry that would take
+    it below zero, so a transfer returned twice (a sweep whose status check failed)
+    cannot make money out of nothing.
+
+    Guards SYSTEM_ACCOUNTS["claims_held"] = False (core/wallets.py): were it allowed to
+    go negative, the second return would go through and ALICE get her 500 back twice."""
+    t, _, _ = _pending(runtime, alice)
+    later = utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1)
+    assert transfers.expire_due(runtime, later) == 1
+    with runtime.uow() as uow, pytest.raises(InsufficientFunds):  # at the commit on PostgreSQL
+        held = wallets.system_account(uow, "claims_held", "USD", False)
+        ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=False,
+                    currency="USD", legs=[(held.id, -t.amount), (t.sender_wallet_id, t.amount)])
+        uow.commit()
+    with runtime.uow() as uow:
+        assert wallets.system_account(uow, "claims_held", "USD", False).balance == 0
+        assert _balance(uow, ALICE) == 100000
+        assert ledger.check(uow) == []
+
+
 def test_test_mode_claims_complete_by_themselves(runtime, alice):
     t, _, _ = _pending(runtime, alice)
     assert transfers.auto_claim_due(runtime, utcnow()) == 0
@@ -170,8 +191,8 @@ def test_test_mode_claims_complete_by_themselves(runtime, alice):
         assert _balance(uow, NEWBIE) == 500
 
 
-def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int):
-    """ALICE, given `funds` of live money by an operator, sends `amount` to NEWBIE."""
+def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int, now=None):
+    """ALICE, given `funds` of live money by an operator, sends `amount` to NEWBIE (at `now`)."""
     from core import adjustments
 
     with runtime.uow() as uow:
@@ -179,9 +200,29 @@ def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int):
         w = wallets.wallet_for(uow, wallets.USER, u.id, currency, True)
         adjustments.adjust(uow, wallet_id=w.id, amount=funds, reason="test credit")
         t = transfers.send(uow, runtime, sender=transfers.Party("user", u.id, True), amount=amount,
-                           currency=currency, to_phone=NEWBIE)
+                           currency=currency, to_phone=NEWBIE, now=now)
         uow.commit()
     return t
+
+
+def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(runtime, alice):
+    """The sweeps' own tests call them directly; this one runs the scheduler's tick, as the
+    in-process runner and the RQ clock do.
+
+    Guards SWEEPS (workers/scheduled.py): without the claim expiry, a live transfer past
+    its window stays held forever; without the auto-claim, a test one never completes."""
+    from workers import scheduled
+
+    window = timedelta(hours=runtime.settings.claim_window_hours)
+    overdue = _live_send_to_newbie(runtime, 400, "USD", funds=1000, now=utcnow() - window - timedelta(seconds=1))
+    auto, _, _ = _pending(runtime, alice, now=utcnow() - transfers.TEST_AUTO_CLAIM_AFTER - timedelta(seconds=1))
+    scheduled.tick(runtime)
+    with runtime.uow() as uow:
+        assert uow.session.get(transfers.Transfer, overdue.id).status == "expired"
+        assert _balance(uow, ALICE, livemode=True) == 1000
+        assert uow.session.get(transfers.Transfer, auto.id).status == "claimed"
+        assert _balance(uow, NEWBIE) == 500
+        assert ledger.check(uow) == []
 
 
 def test_live_mode_never_auto_claims(runtime):
@@ -269,4 +310,58 @@ def test_two_overdrawing_transfers_at_once_exactly_one_wins(pg_runtime):
     with rt.uow() as uow:
         assert _balance(uow, ALICE) == 300
         assert _balance(uow, BOB) + _balance(uow, MALLORY) == 700
+        assert ledger.check(uow) == []
+
+
+@pytest.mark.postgres
+def test_opposing_transfers_at_once_never_deadlock(pg_runtime):
+    """ALICE and BOB send to each other from many threads at once: every transfer goes
+    through, none meets a deadlock, and both balances are exact to the cent.
+
+    Guards ledger.post's lock order (`sorted(merged)`): moving the balances in the legs'
+    order instead locks the sender first, so A->B and B->A each hold one wallet and wait
+    for the other, and PostgreSQL breaks the cycle by failing one of them."""
+    from sqlalchemy.exc import OperationalError
+
+    from core import adjustments
+    from tests.conftest import at_once
+
+    rt, threads, rounds, start = pg_runtime, 8, 25, 100_000
+    with rt.uow() as uow:
+        people = [users.get_or_create(uow, phone) for phone in (ALICE, BOB)]
+        for p in people:
+            adjustments.adjust(uow, wallet_id=wallets.wallet_for(uow, wallets.USER, p.id, "USD", False).id,
+                               amount=start, reason="seed")
+        uow.commit()
+
+    failed = threading.Event()  # the first failure stops every thread: a deadlock costs 1 s
+
+    def trade(i: int) -> tuple[int, list[str]]:
+        # Even threads send ALICE -> BOB, odd ones BOB -> ALICE; a distinct amount per
+        # thread, so the final balances show any transfer lost or run twice.
+        sender, to = (people[0], BOB) if i % 2 == 0 else (people[1], ALICE)
+        sent, errors = 0, []
+        for _ in range(rounds):
+            if failed.is_set():
+                break
+            try:
+                with rt.uow() as uow:
+                    transfers.send(uow, rt, sender=transfers.Party("user", sender.id, False),
+                                   amount=100 + i, currency="USD", to_phone=to)
+                    uow.commit()
+                sent += 1
+            except OperationalError as e:  # psycopg2's DeadlockDetected, among others
+                errors.append(type(e.orig).__name__)
+                failed.set()
+        return sent, errors
+
+    results = at_once(threads, trade)
+    errors = [e for _, errs in results for e in errs]
+    assert not errors, f"{len(errors)} transfers failed: {sorted(set(errors))}"
+    assert sum(sent for sent, _ in results) == threads * rounds, "every transfer answered"
+    a_to_b = sum(rounds * (100 + i) for i in range(0, threads, 2))
+    b_to_a = sum(rounds * (100 + i) for i in range(1, threads, 2))
+    with rt.uow() as uow:
+        assert _balance(uow, ALICE) == start - a_to_b + b_to_a
+        assert _balance(uow, BOB) == start + a_to_b - b_to_a
         assert ledger.check(uow) == []
