@@ -3,12 +3,16 @@
 One business operation is one transaction. A unit of work that is left without
 `commit()` rolls back, so every write is committed on purpose. Work that must only
 happen once the transaction is durable (sending a message, enqueuing a job) is
-registered with `after_commit` and never sees a row that was rolled back.
+registered with `after_commit` and never sees a row that was rolled back. Once COMMIT
+has succeeded nothing raises into the caller: the operation happened and its caller
+must say so; an after-commit step that fails is logged, and what it would have started
+is left to the sweeps (core/jobs.py says why that loses nothing).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import time
@@ -22,6 +26,8 @@ from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("soxara.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -390,7 +396,12 @@ class UnitOfWork:
         self.session.commit()
         hooks, self._after_commit = self._after_commit, []
         for fn in hooks:
-            fn()
+            try:
+                fn()
+            except Exception:
+                # Committed is committed: the caller answers with the outcome. The step's
+                # work is on a row with a due time, which a sweep picks up (core/jobs.py).
+                log.exception("an after-commit step failed; the commit stands, the sweeps take over")
 
     def rollback(self) -> None:
         self.session.rollback()

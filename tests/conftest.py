@@ -75,12 +75,44 @@ def make_settings(url: str, **kw) -> Settings:
     return Settings(**base)
 
 
+# The eager job runners built for the running test: a job that fails in one fails the test.
+_EAGER_RUNNERS: list = []
+
+
 def build_runtime(settings: Settings) -> Runtime:
     from workers.queue import queue_for
 
     rt = Runtime(settings)
     rt.jobs = queue_for(rt)
+    if getattr(rt.jobs, "mode", None) == "eager":
+        _EAGER_RUNNERS.append(rt.jobs)
     return rt
+
+
+def _failed_jobs() -> list:
+    return [f for runner in _EAGER_RUNNERS for f in runner.failures]
+
+
+@pytest.fixture(autouse=True)
+def _a_failed_job_fails_the_test(request):
+    """Jobs run eagerly, right after the commit that queued them, and a job that raises no
+    longer raises out of that commit (the operation committed; in production a sweep redoes
+    the job's work). The runner records the failure instead, and the test that caused it
+    fails here, unless it asked for `job_failures`: it expects them and looks at them."""
+    _EAGER_RUNNERS.clear()
+    yield
+    failed = _failed_jobs()
+    _EAGER_RUNNERS.clear()
+    if failed and "job_failures" not in request.fixturenames:
+        pytest.fail("jobs failed during the test (ask for `job_failures` if that is expected): "
+                    + "; ".join(f"{job}{args!r}: {e!r}" for job, args, e in failed), pytrace=False)
+
+
+@pytest.fixture
+def job_failures():
+    """The jobs that failed so far in this test, as (job, args, exception): asking for it
+    says the test expects some."""
+    return _failed_jobs
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +243,17 @@ class Api:
 
     def delete(self, path, token=None, idem=None, headers=None):
         return self.client.delete(path, headers=self._headers(token, idem, headers))
+
+
+class RefusingJobs:
+    """A job queue that cannot take jobs, as RQ's cannot while Redis refuses connections."""
+
+    def __init__(self):
+        self.refused: list[tuple[str, tuple]] = []
+
+    def enqueue(self, job, *args, job_id=None):
+        self.refused.append((job, args))
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
 
 def at_once(n: int, fn) -> list:

@@ -48,7 +48,9 @@ class InProcessRunner:
 
     "thread": a daemon thread runs queued jobs and, every second, the scheduler's tick.
     "eager": a job runs as soon as it is enqueued (which is after its transaction
-    committed), in the caller's thread; the tick runs only when a test calls it.
+    committed), in the caller's thread; the tick runs only when a test calls it. A job
+    that fails is logged and kept in `failures` (tests fail on it) but not raised: the
+    caller's transaction has committed, and the sweeps redo what the job left undone.
     """
 
     def __init__(self, runtime: Runtime, mode: str = "thread"):
@@ -57,7 +59,7 @@ class InProcessRunner:
         self._q: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._eager_depth = 0
+        self.failures: list[tuple[str, tuple, Exception]] = []
 
     def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
         if self.mode == "eager":
@@ -69,11 +71,11 @@ class InProcessRunner:
     def _run(self, job: str, args) -> None:
         try:
             resolve(job)(*args, runtime=self.runtime)
-        except Exception:
+        except Exception as e:
             # The scheduler's sweeps pick up whatever a failed job left undone.
             log.exception("job %s%r failed", job, args)
             if self.mode == "eager":
-                raise
+                self.failures.append((job, args, e))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
