@@ -13,6 +13,10 @@ from core import errors as core_errors
 log = logging.getLogger("soxara.api")
 
 
+# Seconds a client should wait before retrying after a 503: the database down, or busy.
+RETRY_AFTER_UNAVAILABLE = 5
+
+
 class ApiError(Exception):
     """A refusal decided by the web layer itself (malformed request, missing header...)."""
 
