@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,8 @@ from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, MetaData, bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -167,6 +169,46 @@ def _ping_idle_connections(engine: Engine) -> None:
                 cur.close()
         except Exception as e:  # noqa: BLE001 - any failure: the pool reconnects
             raise DisconnectionError("a pooled connection failed its ping") from e
+
+
+# --- the database unavailable ----------------------------------------------------------
+
+# SQLSTATEs of a transaction PostgreSQL ended so that others could go on (a deadlock's
+# victim, a serialization failure): nothing of it committed, and run again it may succeed.
+_CONFLICT_SQLSTATES = ("40P01", "40001")
+# SQLSTATE classes of a server that cannot serve now: 08 connection exception, 53
+# insufficient resources (too many connections, disk full), 57 operator intervention
+# (shutting down, starting up, a statement cancelled by its timeout).
+_DOWN_SQLSTATE_CLASSES = ("08", "53", "57")
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def database_unavailable(e: BaseException) -> str | None:
+    """Why the database could not serve a transaction, when that is what `e` says:
+    "conflict" (a deadlock's victim, a serialization failure, SQLite's file held by
+    another writer: running it again may well succeed) or "down" (unreachable, the
+    connection lost, no pooled connection free in time, the server shutting down).
+    None for anything else, which is a bug.
+
+    Either way the transaction did not commit, except when the connection was lost during
+    COMMIT itself, where nobody can tell: a retry with the same idempotency key then
+    replays the outcome if it did.
+    """
+    if isinstance(e, PoolTimeout):
+        return "down"
+    if not isinstance(e, DBAPIError):
+        return None
+    sqlstate = getattr(e.orig, "pgcode", None)
+    if sqlstate in _CONFLICT_SQLSTATES:
+        return "conflict"
+    if e.connection_invalidated or (sqlstate or "")[:2] in _DOWN_SQLSTATE_CLASSES:
+        return "down"
+    if isinstance(e.orig, sqlite3.Error):
+        busy = isinstance(e.orig, sqlite3.OperationalError) and any(m in str(e.orig) for m in _SQLITE_BUSY)
+        return "conflict" if busy else None  # other OperationalErrors: no such table…, bugs
+    if sqlstate is None and isinstance(e, (OperationalError, InterfaceError)):
+        return "down"  # psycopg2 could not connect, or the server went away: no SQLSTATE
+    return None
 
 
 # --- hot statements ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -254,6 +255,43 @@ class RefusingJobs:
     def enqueue(self, job, *args, job_id=None):
         self.refused.append((job, args))
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused, as to a stopped server."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def database_down(rt):
+    """While inside, `rt`'s database refuses connections: its pooled ones are dropped and
+    new ones go to a port nothing listens on. After, it is back."""
+    from sqlalchemy import event
+
+    port = closed_port()
+
+    def refused(_dialect, _record, _cargs, cparams):
+        cparams["port"] = port
+
+    rt.engine.dispose()
+    event.listen(rt.engine, "do_connect", refused)
+    try:
+        yield
+    finally:
+        event.remove(rt.engine, "do_connect", refused)
+        rt.engine.dispose()
+
+
+def raise_sqlstate(uow, condition: str) -> None:
+    """Make PostgreSQL end `uow`'s transaction with the error `condition` (its name, e.g.
+    deadlock_detected), just as it ends a deadlock's victim."""
+    from sqlalchemy import text
+
+    uow.session.execute(text(f"DO $$ BEGIN RAISE EXCEPTION 'as a test asked' USING ERRCODE = '{condition}'; END $$"))
 
 
 def at_once(n: int, fn) -> list:

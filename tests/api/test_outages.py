@@ -11,21 +11,15 @@ import socket
 import time
 
 import pytest
+from sqlalchemy import func, select
 
-from core import ledger, messaging, sandbox, users, wallets
+from core import ledger, messaging, sandbox, transfers, users, wallets
 from core.db import utcnow
-from tests.conftest import Api, signed_in
+from tests.conftest import Api, closed_port, database_down, raise_sqlstate, signed_in
 from workers import messages as deliveries
 from workers.queue import RQQueue
 
 SENDER, RECIPIENT = "+231881000001", "+231881000002"
-
-
-def _closed_port() -> int:
-    """A local port nothing listens on: connecting is refused, as to a stopped Redis."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _people(rt) -> tuple[Api, str, str]:
@@ -57,7 +51,7 @@ def _notices(rt, phone=RECIPIENT) -> list[messaging.OutboxItem]:
 
 
 def test_redis_refusing_a_transfer_is_201_and_the_sweep_sends_its_notice(runtime, client, caplog):
-    runtime.jobs = RQQueue(f"redis://127.0.0.1:{_closed_port()}/0")
+    runtime.jobs = RQQueue(f"redis://127.0.0.1:{closed_port()}/0")
     auth, sender, recipient = _people(runtime)
     before = _usd(runtime, sender)
 
@@ -123,3 +117,109 @@ def test_a_redis_that_never_answers_holds_a_request_up_briefly(runtime, client):
         assert _transfer(client, auth, amount=100).status_code == 201
         elapsed = time.monotonic() - started
     assert elapsed < 7, f"{elapsed:.1f} s for two transfers and a health check (10 s and more before)"
+
+
+# --- the database ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_client(pg_runtime):
+    from api.app import create_app
+
+    return create_app(runtime=pg_runtime).test_client()
+
+
+def _moved(rt) -> tuple[int, int]:
+    """(transfers, journal entries): what a transfer that moved money leaves behind."""
+    with rt.uow() as uow:
+        assert ledger.check(uow) == []
+        return (uow.session.scalar(select(func.count()).select_from(transfers.Transfer)),
+                uow.session.scalar(select(func.count()).select_from(ledger.JournalEntry)))
+
+
+def _unavailable(r, code="SERVICE_UNAVAILABLE"):
+    assert r.status_code == 503, r.get_json()
+    assert r.get_json()["success"] is False and r.get_json()["error"]["code"] == code
+    assert int(r.headers["Retry-After"]) >= 1 and r.headers.get("X-Trace-Id")
+
+
+def _runs_afresh(rt, client, auth, key, sender_id, before):
+    """The same key, once the database is back: the transfer runs (not a replay), once."""
+    r = _transfer(client, auth, key=key)
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.get_json()
+    assert _usd(rt, sender_id) == before - 1250
+    assert _transfer(client, auth, key=key).headers.get("Idempotent-Replayed") == "true"
+
+
+def test_the_database_unreachable_is_503_and_the_same_key_runs_once_it_is_back(pg_runtime, pg_client):
+    auth, sender, _ = _people(pg_runtime)
+    before, moved = _usd(pg_runtime, sender), _moved(pg_runtime)
+    with database_down(pg_runtime):
+        _unavailable(_transfer(pg_client, auth, key="k-down"))
+        h = pg_client.get("/healthz")
+        _unavailable(h)
+        assert h.get_json()["error"]["details"]["checks"] == {"database": "unreachable", "job_queue": "ok"}
+    assert _moved(pg_runtime) == moved and _usd(pg_runtime, sender) == before
+    _runs_afresh(pg_runtime, pg_client, auth, "k-down", sender, before)
+
+
+def _broken_then_run_afresh(rt, client, monkeypatch, fail) -> None:
+    """A transfer whose transaction `fail(uow)` breaks once the transfer's writes are in it:
+    503, nothing moved; then the same key, the database well again, runs it once."""
+    auth, sender, _ = _people(rt)
+    before, moved = _usd(rt, sender), _moved(rt)
+    send = transfers.send
+
+    def broken(uow, *args, **kw):
+        t = send(uow, *args, **kw)
+        fail(uow)
+        return t
+
+    monkeypatch.setattr(transfers, "send", broken)
+    _unavailable(_transfer(client, auth, key="k-broken"))
+    assert _moved(rt) == moved and _usd(rt, sender) == before
+    monkeypatch.setattr(transfers, "send", send)
+    _runs_afresh(rt, client, auth, "k-broken", sender, before)
+
+
+@pytest.mark.parametrize("condition", ["deadlock_detected", "serialization_failure"])
+def test_a_deadlock_or_serialization_failure_is_503_with_nothing_moved(pg_runtime, pg_client, monkeypatch,
+                                                                       condition):
+    _broken_then_run_afresh(pg_runtime, pg_client, monkeypatch, lambda uow: raise_sqlstate(uow, condition))
+
+
+def test_a_connection_lost_mid_request_is_503_with_nothing_moved(pg_runtime, pg_client, monkeypatch):
+    from sqlalchemy import text
+
+    def cut_off(uow):
+        pid = uow.session.execute(text("SELECT pg_backend_pid()")).scalar()
+        with pg_runtime.engine.connect() as other:  # PostgreSQL restarting would do the same
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    _broken_then_run_afresh(pg_runtime, pg_client, monkeypatch, cut_off)
+
+
+def test_sqlite_busy_is_503_and_gives_the_key_back(sqlite_runtime, monkeypatch):
+    # SQLite's one writer: another process held the file past the busy timeout. The
+    # request's running record (core/idempotency.py) must go, or the key would be stuck.
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from api.app import create_app
+
+    def busy(uow):
+        raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database is locked"))
+
+    _broken_then_run_afresh(sqlite_runtime, create_app(runtime=sqlite_runtime).test_client(), monkeypatch, busy)
+
+
+def test_a_bug_is_still_a_500(runtime, client, monkeypatch):
+    auth, sender, _ = _people(runtime)
+
+    def bug(uow, *args, **kw):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(transfers, "send", bug)
+    r = _transfer(client, auth)
+    assert r.status_code == 500 and r.get_json()["error"]["code"] == "INTERNAL_ERROR"
