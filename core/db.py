@@ -84,6 +84,11 @@ def driver_url(url: str) -> str:
     return url
 
 
+# Seconds libpq may take to connect. Its default is to wait forever for a server that
+# takes the connection and never answers; a request should be a 503 instead.
+PG_CONNECT_TIMEOUT = 5
+
+
 def make_engine(url: str, **kw) -> Engine:
     url = driver_url(url)
     if url.startswith("sqlite"):
@@ -111,6 +116,8 @@ def make_engine(url: str, **kw) -> Engine:
         return engine
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
+    if "connect_timeout" not in url:
+        kw["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT, **kw.get("connect_args", {})}
     engine = create_engine(url, **kw)
     _no_connections_across_fork(engine)
     _ping_idle_connections(engine)

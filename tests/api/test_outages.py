@@ -182,6 +182,36 @@ def _broken_then_run_afresh(rt, client, monkeypatch, fail) -> None:
     _runs_afresh(rt, client, auth, "k-broken", sender, before)
 
 
+def test_a_database_that_never_answers_is_503_in_seconds(pg_runtime, monkeypatch):
+    # A server that takes the connection and says nothing (hung, or half-open behind a
+    # firewall): libpq would wait for its greeting forever.
+    import threading
+
+    from api.app import create_app
+    from core import db
+    from tests.conftest import build_runtime, make_settings
+
+    monkeypatch.setattr(db, "PG_CONNECT_TIMEOUT", 1)
+    answers: list = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/soxara"
+        rt = build_runtime(make_settings(url))
+        try:
+            client = create_app(runtime=rt).test_client()
+            asking = threading.Thread(target=lambda: answers.append(client.get("/healthz")), daemon=True)
+            started = time.monotonic()
+            asking.start()
+            asking.join(15)
+            elapsed = time.monotonic() - started
+        finally:
+            rt.dispose()
+    assert answers, "the health check hung on the silent database"
+    _unavailable(answers[0])
+    assert elapsed < 5, f"{elapsed:.1f} s"
+
+
 @pytest.mark.parametrize("condition", ["deadlock_detected", "serialization_failure"])
 def test_a_deadlock_or_serialization_failure_is_503_with_nothing_moved(pg_runtime, pg_client, monkeypatch,
                                                                        condition):
