@@ -79,3 +79,36 @@ def test_soxara_worker_runs_jobs_against_the_database_from_the_environment(runti
         context.set_process_runtime(None)
     with runtime.uow() as uow:
         assert uow.session.get(deposits.Deposit, d.id).status == "succeeded"
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_soxara_worker_carries_on_when_redis_dies_under_a_job_and_comes_back_empty(pg_runtime, tmp_path):
+    from redis import Redis
+    from rq import Queue
+
+    from tests.processes import RedisServer, WorkerProcess, wait_for
+    from workers.queue import QUEUE_NAME
+
+    with RedisServer(tmp_path) as redis, WorkerProcess(pg_runtime.settings, redis.url, tmp_path) as worker:
+        slow = Queue(QUEUE_NAME, connection=Redis.from_url(redis.url)).enqueue("time.sleep", 2)
+        wait_for(lambda: worker.running() and slow.get_status(refresh=True) == "started",
+                 "the worker to take the slow job")
+        redis.kill()  # RQ's bookkeeping after the job meets a dead Redis (RQ quits there)
+        wait_for(lambda: worker.running() and "Redis, for the worker, is unreachable" in worker.log(),
+                 "the worker to find Redis gone once the job is done")
+        redis.start()
+        pg_runtime.jobs = RQQueue(redis.url)
+        with pg_runtime.uow() as uow:
+            u = users.get_or_create(uow, "+231881000001")
+            d = deposits.create(uow, pg_runtime, user_id=u.id, amount=900, currency="USD",
+                                method="mtn_momo", phone_number="+231881111000", livemode=False)
+            uow.commit()
+
+        def settled():
+            worker.running()
+            with pg_runtime.uow() as uow:
+                return uow.session.get(deposits.Deposit, d.id).status == "succeeded"
+
+        wait_for(settled, "the deposit to settle after Redis came back")
+        assert worker.stop() == 0, "SIGTERM stops it cleanly"
