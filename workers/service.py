@@ -94,18 +94,21 @@ def _worker(redis_url: str) -> _Worker:
 
 def _work_through_outages(redis_url: str) -> int:
     outage = Outage("Redis, for the worker,", log)
+    probe = redis_client(redis_url)
     while True:
-        worker = _worker(redis_url)
+        worker = None
         try:
+            worker = _worker(redis_url)
             worker.work(with_scheduler=True)
-        except RedisError as e:  # from RQ's teardown (or start) on a Redis that is gone
+        except RedisError as e:  # RQ talks to Redis as its worker is made, starts and ends
             outage.failed(e)
-        if worker.stopping:
-            return 0
-        if not outage.down:  # RQ logged why; Redis was back by its teardown
-            log.error("RQ's worker quit its loop; starting another")
-        _stop_listening(worker)
-        if not _wait_for_redis(worker.connection, outage):
+        if worker is not None:
+            if worker.stopping:
+                return 0
+            if not outage.down:  # RQ logged why; Redis was back by its teardown
+                log.error("RQ's worker quit its loop; starting another")
+            _stop_listening(worker)
+        if not _wait_for_redis(probe, outage):
             return 0
 
 

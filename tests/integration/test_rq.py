@@ -86,6 +86,16 @@ def test_soxara_worker_runs_jobs_against_the_database_from_the_environment(runti
         assert uow.session.get(deposits.Deposit, d.id).status == "succeeded"
 
 
+def _a_deposit(rt) -> deposits.Deposit:
+    """A deposit the sandbox rail settles at once, made (and its job enqueued) now."""
+    with rt.uow() as uow:
+        u = users.get_or_create(uow, "+231881000001")
+        d = deposits.create(uow, rt, user_id=u.id, amount=900, currency="USD",
+                            method="mtn_momo", phone_number="+231881111000", livemode=False)
+        uow.commit()
+    return d
+
+
 def _status(rt, model, object_id: str) -> str:
     with rt.uow() as uow:
         return uow.session.get(model, object_id).status
@@ -109,15 +119,29 @@ def test_soxara_worker_carries_on_when_redis_dies_under_a_job_and_comes_back_emp
                  "the worker to find Redis gone once the job is done")
         redis.start()
         pg_runtime.jobs = RQQueue(redis.url)
-        with pg_runtime.uow() as uow:
-            u = users.get_or_create(uow, "+231881000001")
-            d = deposits.create(uow, pg_runtime, user_id=u.id, amount=900, currency="USD",
-                                method="mtn_momo", phone_number="+231881111000", livemode=False)
-            uow.commit()
-
+        d = _a_deposit(pg_runtime)
         wait_for(lambda: worker.running() and _status(pg_runtime, deposits.Deposit, d.id) == "succeeded",
                  "the deposit to settle after Redis came back")
         assert worker.stop() == 0, "SIGTERM stops it cleanly"
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_soxara_worker_started_while_redis_is_down_waits_for_it(pg_runtime, tmp_path):
+    from tests.processes import RedisServer, WorkerProcess, wait_for
+
+    redis = RedisServer(tmp_path)  # its port chosen, the server not started yet
+    try:
+        with WorkerProcess(pg_runtime.settings, redis.url, tmp_path) as worker:
+            wait_for(lambda: worker.running() and "Redis, for the worker, is unreachable" in worker.log(),
+                     "the worker to find no Redis")
+            redis.start()
+            pg_runtime.jobs = RQQueue(redis.url)
+            d = _a_deposit(pg_runtime)
+            wait_for(lambda: worker.running() and _status(pg_runtime, deposits.Deposit, d.id) == "succeeded",
+                     "the deposit to settle once Redis is up")
+    finally:
+        redis.kill()
 
 
 # --- through a `soxara worker` process ---------------------------------------------------
