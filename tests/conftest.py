@@ -386,6 +386,22 @@ def signed_in(rt, user_id: str, pin: str = "2468") -> tuple[str, str]:
     return tokens.access_token, step
 
 
+def funded_people(rt, n: int, amount: int, first_phone: int = 231885000000) -> list[dict]:
+    """`n` sandbox buyers with `amount` each, signed in: {"id", "phone", "token", "step"}
+    each, their phones numbered on from `first_phone`."""
+    from core import sandbox
+
+    people = []
+    for i in range(n):
+        phone = f"+{first_phone + i}"
+        with rt.uow() as uow:
+            u, _ = sandbox.make_buyer(uow, phone, amount=amount)
+            uow.commit()
+        token, step = signed_in(rt, u.id)
+        people.append({"id": u.id, "phone": phone, "token": token, "step": step})
+    return people
+
+
 def set_user_pin(client, token: str, pin: str = "4821") -> None:
     r = Api(client, token).post("/v1/auth/pin", {"pin": pin})
     assert r.status_code == 200, r.get_json()

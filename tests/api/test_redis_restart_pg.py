@@ -21,8 +21,8 @@ from rq import Worker
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from core import ledger, messaging, sandbox, transfers, wallets
-from tests.conftest import Api, signed_in
+from core import ledger, messaging, transfers, wallets
+from tests.conftest import Api, funded_people
 from tests.processes import RedisServer, WorkerProcess, wait_for
 from workers.queue import QUEUE_NAME, RQQueue
 
@@ -39,14 +39,7 @@ def test_redis_killed_and_restarted_under_concurrent_transfers(pg_runtime, tmp_p
     from api.app import create_app
 
     rt = pg_runtime
-    people = []
-    for i in range(USERS):
-        phone = f"+23188{6000000 + i:07d}"
-        with rt.uow() as uow:
-            u, _ = sandbox.make_buyer(uow, phone, amount=START)
-            uow.commit()
-        token, step = signed_in(rt, u.id)
-        people.append({"id": u.id, "phone": phone, "token": token, "step": step})
+    people = funded_people(rt, USERS, START, first_phone=231886000000)
 
     with RedisServer(tmp_path) as redis, \
             WorkerProcess(rt.settings, redis.url, tmp_path, record_sends=True) as worker:

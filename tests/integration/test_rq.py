@@ -101,6 +101,20 @@ def _status(rt, model, object_id: str) -> str:
         return uow.session.get(model, object_id).status
 
 
+def _works_once_redis_is_back(rt, redis, worker) -> None:
+    """The worker finds Redis gone and lives on; Redis starts (empty), and the worker
+    settles a deposit made then."""
+    from tests.processes import wait_for
+
+    wait_for(lambda: worker.running() and "Redis, for the worker, is unreachable" in worker.log(),
+             "the worker to find Redis gone")
+    redis.start()
+    rt.jobs = RQQueue(redis.url)
+    d = _a_deposit(rt)
+    wait_for(lambda: worker.running() and _status(rt, deposits.Deposit, d.id) == "succeeded",
+             "the deposit to settle once Redis is back")
+
+
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_soxara_worker_carries_on_when_redis_dies_under_a_job_and_comes_back_empty(pg_runtime, tmp_path):
@@ -115,31 +129,19 @@ def test_soxara_worker_carries_on_when_redis_dies_under_a_job_and_comes_back_emp
         wait_for(lambda: worker.running() and slow.get_status(refresh=True) == "started",
                  "the worker to take the slow job")
         redis.kill()  # RQ's bookkeeping after the job meets a dead Redis (RQ quits there)
-        wait_for(lambda: worker.running() and "Redis, for the worker, is unreachable" in worker.log(),
-                 "the worker to find Redis gone once the job is done")
-        redis.start()
-        pg_runtime.jobs = RQQueue(redis.url)
-        d = _a_deposit(pg_runtime)
-        wait_for(lambda: worker.running() and _status(pg_runtime, deposits.Deposit, d.id) == "succeeded",
-                 "the deposit to settle after Redis came back")
+        _works_once_redis_is_back(pg_runtime, redis, worker)
         assert worker.stop() == 0, "SIGTERM stops it cleanly"
 
 
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_soxara_worker_started_while_redis_is_down_waits_for_it(pg_runtime, tmp_path):
-    from tests.processes import RedisServer, WorkerProcess, wait_for
+    from tests.processes import RedisServer, WorkerProcess
 
     redis = RedisServer(tmp_path)  # its port chosen, the server not started yet
     try:
         with WorkerProcess(pg_runtime.settings, redis.url, tmp_path) as worker:
-            wait_for(lambda: worker.running() and "Redis, for the worker, is unreachable" in worker.log(),
-                     "the worker to find no Redis")
-            redis.start()
-            pg_runtime.jobs = RQQueue(redis.url)
-            d = _a_deposit(pg_runtime)
-            wait_for(lambda: worker.running() and _status(pg_runtime, deposits.Deposit, d.id) == "succeeded",
-                     "the deposit to settle once Redis is up")
+            _works_once_redis_is_back(pg_runtime, redis, worker)
     finally:
         redis.kill()
 
