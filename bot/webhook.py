@@ -143,8 +143,8 @@ def webhook():
         why = database_unavailable(e)
         if why is None:
             raise
-        # Nothing was kept, not even the MessageSid: Twilio's retry (its connection
-        # overrides on the webhook URL, `#rc=3&rp=5xx`, ask for one) is processed.
+        # Nothing was kept, not even the MessageSid: a retry of this message (Twilio's,
+        # where its webhook connection settings retry on 5xx) is processed, not ignored.
         log.warning("answered Twilio 503 for WhatsApp message %s: the database %s", msg.message_sid,
                     "conflict" if why == "conflict" else "down")
         resp = _refuse(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later")
