@@ -7,6 +7,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 
 from core.jobs import JobQueueUnavailable
 from core.runtime import Runtime
@@ -163,7 +164,8 @@ class InProcessRunner:
         self._q: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self.failures: list[tuple[str, tuple, Exception]] = []
+        # The latest only: SOXARA_INPROCESS_JOBS=eager may also serve for long.
+        self.failures: deque[tuple[str, tuple, Exception]] = deque(maxlen=100)
 
     def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
         if self.mode == "eager":
