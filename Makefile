@@ -29,7 +29,13 @@ test-integration: venv
 test-api: venv
 	$(BIN)/pytest tests/api
 
-# The same suite with every runtime on PostgreSQL and jobs on Redis.
+# The same suite with every runtime on PostgreSQL. Jobs still run in process, eagerly, right
+# after the commit that queued them (a job that fails fails its test). Through Redis run the
+# tests marked `redis` (here and in `make test`, wherever Redis is up): RQ jobs worked in the
+# test process, and `soxara worker` processes of their own (tests/integration/test_rq.py: a
+# deposit settling, a chat reply, a claim window ended by the worker's clock, the worker
+# outliving Redis) and tests/api/test_redis_restart_pg.py (Redis killed and restarted
+# under concurrent transfers). SOXARA_TEST_REDIS picks the Redis database (default /15).
 test-postgres: venv
 	SOXARA_TEST_BACKEND=postgres $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -9,8 +9,15 @@ from werkzeug.exceptions import HTTPException
 
 from api.envelope import error_body, respond
 from core import errors as core_errors
+from core.db import database_unavailable
 
 log = logging.getLogger("soxara.api")
+
+
+# Seconds a client should wait before retrying after a 503: the database down, or its
+# transaction the victim of a conflict with another (which a retry at once may pass).
+RETRY_AFTER_UNAVAILABLE = 5
+RETRY_AFTER_CONFLICT = 1
 
 
 class ApiError(Exception):
@@ -53,6 +60,16 @@ def is_stored_outcome(e: core_errors.SoxaraError) -> bool:
     return isinstance(e, (core_errors.Refused, core_errors.NotFound))
 
 
+def unavailable(why: str) -> ApiError:
+    """The 503 for a request the database could not serve (`core.db.database_unavailable`):
+    nothing of it committed, and its idempotency key is free for the retry."""
+    if why == "conflict":
+        return ApiError(503, "SERVICE_UNAVAILABLE", "the request collided with another one; retry it with the "
+                        "same X-Idempotency-Key", headers={"Retry-After": str(RETRY_AFTER_CONFLICT)})
+    return ApiError(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later with the same "
+                    "X-Idempotency-Key", headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+
+
 def error_response(e: ApiError):
     return respond(e.status, error_body(e.code, e.message, e.details), e.headers)
 
@@ -89,5 +106,12 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _bug(e: Exception):
+        why = database_unavailable(e)
+        if why is not None:
+            # Not a bug: the error's class and first line, never its SQL and values.
+            orig = getattr(e, "orig", None) or e
+            log.warning("answered 503, the database %s: %s: %s", "conflict" if why == "conflict" else "down",
+                        type(orig).__name__, str(orig).strip().splitlines()[0] if str(orig).strip() else "")
+            return error_response(unavailable(why))
         log.exception("unhandled error")
         return error_response(ApiError(500, "INTERNAL_ERROR", "something went wrong on our side; the trace id identifies it"))

@@ -15,7 +15,6 @@ import logging
 import re
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy.exc import OperationalError
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -25,8 +24,10 @@ from twilio.request_validator import (
 from twilio.twiml.messaging_response import MessagingResponse
 
 from api.envelope import error_body
+from api.errors import RETRY_AFTER_CONFLICT, RETRY_AFTER_UNAVAILABLE
 from bot import dialog
 from core import names
+from core.db import database_unavailable
 from core.errors import InvalidInput
 from core.phones import normalise_e164
 
@@ -93,7 +94,9 @@ def inbound_from(settings, form) -> dialog.Inbound | None:
 
 
 def handle(rt, msg: dialog.Inbound) -> None:
-    """Store and answer one message; a redelivery does nothing."""
+    """Store and answer one message; a redelivery does nothing. Raises what says the
+    database is unavailable (`core.db.database_unavailable`): nothing was kept, not even
+    the MessageSid, so Twilio's retry is handled as the message it is."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with rt.uow() as uow:
@@ -101,11 +104,13 @@ def handle(rt, msg: dialog.Inbound) -> None:
                 if dialog.receive(uow, rt, msg, code_verdict=verdict):
                     uow.commit()
             return
-        except OperationalError:
-            if attempt == ATTEMPTS:
+        except Exception as e:
+            why = database_unavailable(e)
+            if why == "conflict" and attempt < ATTEMPTS:
+                log.warning("retrying WhatsApp message %s after a database conflict", msg.message_sid)
+                continue
+            if why is not None:
                 raise
-            log.warning("retrying WhatsApp message %s after a database conflict", msg.message_sid)
-        except Exception:
             # A bug: what it began rolled back. Keep the message, start the phone over and
             # tell the person, rather than leave them talking to silence.
             log.exception("WhatsApp message %s failed; starting that conversation over", msg.message_sid)
@@ -127,5 +132,17 @@ def webhook():
     if msg is None:
         log.warning("ignored a signed webhook call that is not a WhatsApp message")
         return empty_twiml()
-    handle(rt, msg)
+    try:
+        handle(rt, msg)
+    except Exception as e:
+        why = database_unavailable(e)
+        if why is None:
+            raise
+        # Nothing was kept, not even the MessageSid: a retry of this message (Twilio's,
+        # where its webhook connection settings retry on 5xx) is processed, not ignored.
+        log.warning("answered Twilio 503 for WhatsApp message %s: the database %s", msg.message_sid,
+                    "conflict" if why == "conflict" else "down")
+        resp = _refuse(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later")
+        resp.headers["Retry-After"] = str(RETRY_AFTER_CONFLICT if why == "conflict" else RETRY_AFTER_UNAVAILABLE)
+        return resp
     return empty_twiml()

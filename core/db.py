@@ -3,14 +3,19 @@
 One business operation is one transaction. A unit of work that is left without
 `commit()` rolls back, so every write is committed on purpose. Work that must only
 happen once the transaction is durable (sending a message, enqueuing a job) is
-registered with `after_commit` and never sees a row that was rolled back.
+registered with `after_commit` and never sees a row that was rolled back. Once COMMIT
+has succeeded nothing raises into the caller: the operation happened and its caller
+must say so; an after-commit step that fails is logged, and what it would have started
+is left to the sweeps (core/jobs.py says why that loses nothing).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,9 +24,12 @@ from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, MetaData, bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("soxara.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -76,6 +84,11 @@ def driver_url(url: str) -> str:
     return url
 
 
+# Seconds libpq may take to connect. Its default is to wait forever for a server that
+# takes the connection and never answers; a request should be a 503 instead.
+PG_CONNECT_TIMEOUT = 5
+
+
 def make_engine(url: str, **kw) -> Engine:
     url = driver_url(url)
     if url.startswith("sqlite"):
@@ -103,6 +116,8 @@ def make_engine(url: str, **kw) -> Engine:
         return engine
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
+    if "connect_timeout" not in url:
+        kw["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT, **kw.get("connect_args", {})}
     engine = create_engine(url, **kw)
     _no_connections_across_fork(engine)
     _ping_idle_connections(engine)
@@ -161,6 +176,46 @@ def _ping_idle_connections(engine: Engine) -> None:
                 cur.close()
         except Exception as e:  # noqa: BLE001 - any failure: the pool reconnects
             raise DisconnectionError("a pooled connection failed its ping") from e
+
+
+# --- the database unavailable ----------------------------------------------------------
+
+# SQLSTATEs of a transaction PostgreSQL ended so that others could go on (a deadlock's
+# victim, a serialization failure): nothing of it committed, and run again it may succeed.
+_CONFLICT_SQLSTATES = ("40P01", "40001")
+# SQLSTATE classes of a server that cannot serve now: 08 connection exception, 53
+# insufficient resources (too many connections, disk full), 57 operator intervention
+# (shutting down, starting up, a statement cancelled by its timeout).
+_DOWN_SQLSTATE_CLASSES = ("08", "53", "57")
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def database_unavailable(e: BaseException) -> str | None:
+    """Why the database could not serve a transaction, when that is what `e` says:
+    "conflict" (a deadlock's victim, a serialization failure, SQLite's file held by
+    another writer: running it again may well succeed) or "down" (unreachable, the
+    connection lost, no pooled connection free in time, the server shutting down).
+    None for anything else, which is a bug.
+
+    Either way the transaction did not commit, except when the connection was lost during
+    COMMIT itself, where nobody can tell: a retry with the same idempotency key then
+    replays the outcome if it did.
+    """
+    if isinstance(e, PoolTimeout):
+        return "down"
+    if not isinstance(e, DBAPIError):
+        return None
+    sqlstate = getattr(e.orig, "pgcode", None)
+    if sqlstate in _CONFLICT_SQLSTATES:
+        return "conflict"
+    if e.connection_invalidated or (sqlstate or "")[:2] in _DOWN_SQLSTATE_CLASSES:
+        return "down"
+    if isinstance(e.orig, sqlite3.Error):
+        busy = isinstance(e.orig, sqlite3.OperationalError) and any(m in str(e.orig) for m in _SQLITE_BUSY)
+        return "conflict" if busy else None  # other OperationalErrors: no such table…, bugs
+    if sqlstate is None and isinstance(e, (OperationalError, InterfaceError)):
+        return "down"  # psycopg2 could not connect, or the server went away: no SQLSTATE
+    return None
 
 
 # --- hot statements ---------------------------------------------------------------------
@@ -390,7 +445,12 @@ class UnitOfWork:
         self.session.commit()
         hooks, self._after_commit = self._after_commit, []
         for fn in hooks:
-            fn()
+            try:
+                fn()
+            except Exception:
+                # Committed is committed: the caller answers with the outcome. The step's
+                # work is on a row with a due time, which a sweep picks up (core/jobs.py).
+                log.exception("an after-commit step failed; the commit stands, the sweeps take over")
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -7,8 +7,10 @@ is global, so tests can build as many as they like.
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 
+from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from core.config import Settings
@@ -16,6 +18,8 @@ from core.db import UnitOfWork, make_engine
 from core.idempotency import IdempotencyStore
 from core.jobs import JobQueue
 from core.rails import Rails, rails_for
+
+log = logging.getLogger("soxara.runtime")
 
 
 class Runtime:
@@ -38,6 +42,20 @@ class Runtime:
     @jobs.setter
     def jobs(self, q: JobQueue) -> None:
         self._jobs = q
+
+    def health(self) -> dict[str, str]:
+        """Each dependency: "ok", or what is wrong with it. The database must answer a
+        query; the job queue says for itself (Redis answers a ping; the in-process
+        runner's thread is alive)."""
+        try:
+            with self.uow() as uow:
+                uow.session.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception:
+            log.warning("health check: the database did not answer", exc_info=True)
+            database = "unreachable"
+        queue_health = getattr(self._jobs, "health", None)
+        return {"database": database, "job_queue": queue_health() if queue_health else "ok"}
 
     @cached_property
     def rails(self) -> Rails:

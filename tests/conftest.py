@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -75,12 +76,44 @@ def make_settings(url: str, **kw) -> Settings:
     return Settings(**base)
 
 
+# The eager job runners built for the running test: a job that fails in one fails the test.
+_EAGER_RUNNERS: list = []
+
+
 def build_runtime(settings: Settings) -> Runtime:
     from workers.queue import queue_for
 
     rt = Runtime(settings)
     rt.jobs = queue_for(rt)
+    if getattr(rt.jobs, "mode", None) == "eager":
+        _EAGER_RUNNERS.append(rt.jobs)
     return rt
+
+
+def _failed_jobs() -> list:
+    return [f for runner in _EAGER_RUNNERS for f in runner.failures]
+
+
+@pytest.fixture(autouse=True)
+def _a_failed_job_fails_the_test(request):
+    """Jobs run eagerly, right after the commit that queued them, and a job that raises no
+    longer raises out of that commit (the operation committed; in production a sweep redoes
+    the job's work). The runner records the failure instead, and the test that caused it
+    fails here, unless it asked for `job_failures`: it expects them and looks at them."""
+    _EAGER_RUNNERS.clear()
+    yield
+    failed = _failed_jobs()
+    _EAGER_RUNNERS.clear()
+    if failed and "job_failures" not in request.fixturenames:
+        pytest.fail("jobs failed during the test (ask for `job_failures` if that is expected): "
+                    + "; ".join(f"{job}{args!r}: {e!r}" for job, args, e in failed), pytrace=False)
+
+
+@pytest.fixture
+def job_failures():
+    """The jobs that failed so far in this test, as (job, args, exception): asking for it
+    says the test expects some."""
+    return _failed_jobs
 
 
 @pytest.fixture(scope="session")
@@ -213,6 +246,54 @@ class Api:
         return self.client.delete(path, headers=self._headers(token, idem, headers))
 
 
+class RefusingJobs:
+    """A job queue that cannot take jobs, as RQ's cannot while Redis refuses connections."""
+
+    def __init__(self):
+        self.refused: list[tuple[str, tuple]] = []
+
+    def enqueue(self, job, *args, job_id=None):
+        self.refused.append((job, args))
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused, as to a stopped server."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def database_down(rt):
+    """While inside, `rt`'s database refuses connections: its pooled ones are dropped and
+    new ones go to a port nothing listens on. After, it is back."""
+    from sqlalchemy import event
+
+    port = closed_port()
+
+    def refused(_dialect, _record, _cargs, cparams):
+        cparams["port"] = port
+
+    rt.engine.dispose()
+    event.listen(rt.engine, "do_connect", refused)
+    try:
+        yield
+    finally:
+        event.remove(rt.engine, "do_connect", refused)
+        rt.engine.dispose()
+
+
+def raise_sqlstate(uow, condition: str) -> None:
+    """Make PostgreSQL end `uow`'s transaction with the error `condition` (its name, e.g.
+    deadlock_detected), just as it ends a deadlock's victim."""
+    from sqlalchemy import text
+
+    uow.session.execute(text(f"DO $$ BEGIN RAISE EXCEPTION 'as a test asked' USING ERRCODE = '{condition}'; END $$"))
+
+
 def at_once(n: int, fn) -> list:
     """`fn(i)` for i in 0..n-1, each on its own thread, released together by a barrier:
     [their results], in the order they finished."""
@@ -303,6 +384,22 @@ def signed_in(rt, user_id: str, pin: str = "2468") -> tuple[str, str]:
         step, _ = pins.step_up(uow, rt, user_id, pin, session_id=tokens.session_id)
         uow.commit()
     return tokens.access_token, step
+
+
+def funded_people(rt, n: int, amount: int, first_phone: int = 231885000000) -> list[dict]:
+    """`n` sandbox buyers with `amount` each, signed in: {"id", "phone", "token", "step"}
+    each, their phones numbered on from `first_phone`."""
+    from core import sandbox
+
+    people = []
+    for i in range(n):
+        phone = f"+{first_phone + i}"
+        with rt.uow() as uow:
+            u, _ = sandbox.make_buyer(uow, phone, amount=amount)
+            uow.commit()
+        token, step = signed_in(rt, u.id)
+        people.append({"id": u.id, "phone": phone, "token": token, "step": step})
+    return people
 
 
 def set_user_pin(client, token: str, pin: str = "4821") -> None:

@@ -7,7 +7,9 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 
+from core.jobs import JobQueueUnavailable
 from core.runtime import Runtime
 
 log = logging.getLogger("soxara.jobs")
@@ -28,19 +30,122 @@ def resolve(job: str):
     return getattr(importlib.import_module(module), name)
 
 
+class Outage:
+    """Whether a dependency answers, logged once when it stops, every REMIND_SECONDS while
+    it does not, and once when it is back: not once per failed call, in a flood.
+
+    `retry_after`: after a failure, `may_try` says no for that long, so that callers do
+    not each wait out the timeouts of a dependency that just failed.
+    """
+
+    REMIND_SECONDS = 60.0
+
+    def __init__(self, what: str, logger: logging.Logger, *, retry_after: float = 0.0,
+                 clock=time.monotonic):
+        self.what, self.log, self.retry_after, self.clock = what, logger, retry_after, clock
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        self.missed = 0  # calls that failed, or were not tried, during this outage
+        self._reminded_at = self._next_try = 0.0
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def may_try(self) -> bool:
+        with self._lock:
+            if self.down_since is None or self.clock() >= self._next_try:
+                return True
+            self.missed += 1
+            return False
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            now = self.clock()
+            self.missed += 1
+            self._next_try = now + self.retry_after
+            first = self.down_since is None
+            remind = not first and now - self._reminded_at >= self.REMIND_SECONDS
+            if first:
+                self.down_since = now
+            if first or remind:
+                self._reminded_at = now
+            since, missed = now - (self.down_since or now), self.missed
+        if first:
+            self.log.error("%s is unreachable: %s", self.what, error)
+        elif remind:
+            self.log.error("%s is still unreachable, for %.0f s now (%d calls missed): %s",
+                           self.what, since, missed, error)
+
+    def recovered(self) -> None:
+        if self.down_since is None:  # the common case, without the lock
+            return
+        with self._lock:
+            if self.down_since is None:
+                return
+            since, missed = self.clock() - self.down_since, self.missed
+            self.down_since, self.missed = None, 0
+        self.log.warning("%s is reachable again, after %.0f s (%d calls missed)", self.what, since, missed)
+
+
+# A healthy Redis answers an enqueue in a millisecond or two. These bound what a request
+# loses to one that does not answer (a hung or unreachable host sends no refusal): a
+# connection, one command, and one retry on a fresh connection (a pooled one goes stale
+# when Redis restarts).
+REDIS_CONNECT_TIMEOUT = 0.5
+REDIS_SOCKET_TIMEOUT = 1.0
+# After a failed enqueue the next ones are not tried for this long: their work is on rows
+# the sweeps take up anyway, and requests must not each wait out the timeouts.
+ENQUEUE_RETRY_AFTER = 1.0
+
+
+def redis_client(redis_url: str, **kw):
+    """A Redis client that never holds its caller long when Redis is down or silent."""
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kw.setdefault("socket_timeout", REDIS_SOCKET_TIMEOUT)
+    return Redis.from_url(redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT, socket_keepalive=True,
+                          retry=Retry(NoBackoff(), 1), **kw)
+
+
 class RQQueue:
     def __init__(self, redis_url: str):
-        from redis import Redis
         from rq import Queue, Retry
 
-        self.redis = Redis.from_url(redis_url)
+        self.redis = redis_client(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
         self._retry = Retry(max=5, interval=[1, 5, 15, 60, 300])
+        self.outage = Outage("the job queue (Redis)", log, retry_after=ENQUEUE_RETRY_AFTER)
 
     def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
-        # Jobs are written to be safe to run twice (they act on rows, by id, under
-        # row locks), so at-least-once delivery with retries is what we want.
-        self.queue.enqueue(job, *args, job_id=job_id, retry=self._retry)
+        """Raises JobQueueUnavailable when Redis does not take the job (core/jobs.py: a
+        sweep does its work instead)."""
+        from redis.exceptions import RedisError
+
+        if not self.outage.may_try():
+            raise JobQueueUnavailable("not tried: Redis failed a moment ago")
+        try:
+            # Jobs are written to be safe to run twice (they act on rows, by id, under
+            # row locks), so at-least-once delivery with retries is what we want.
+            self.queue.enqueue(job, *args, job_id=job_id, retry=self._retry)
+        except RedisError as e:  # unreachable, silent, or refusing writes (out of memory…)
+            self.outage.failed(e)
+            raise JobQueueUnavailable(f"{type(e).__name__}: {e}") from e
+        self.outage.recovered()
+
+    def health(self) -> str:
+        """"ok" when Redis answers a ping, else "unreachable"."""
+        from redis.exceptions import RedisError
+
+        try:
+            self.redis.ping()
+        except RedisError as e:
+            self.outage.failed(e)
+            return "unreachable"
+        self.outage.recovered()
+        return "ok"
 
 
 class InProcessRunner:
@@ -48,7 +153,9 @@ class InProcessRunner:
 
     "thread": a daemon thread runs queued jobs and, every second, the scheduler's tick.
     "eager": a job runs as soon as it is enqueued (which is after its transaction
-    committed), in the caller's thread; the tick runs only when a test calls it.
+    committed), in the caller's thread; the tick runs only when a test calls it. A job
+    that fails is logged and kept in `failures` (tests fail on it) but not raised: the
+    caller's transaction has committed, and the sweeps redo what the job left undone.
     """
 
     def __init__(self, runtime: Runtime, mode: str = "thread"):
@@ -57,7 +164,8 @@ class InProcessRunner:
         self._q: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._eager_depth = 0
+        # The latest only: SOXARA_INPROCESS_JOBS=eager may also serve for long.
+        self.failures: deque[tuple[str, tuple, Exception]] = deque(maxlen=100)
 
     def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
         if self.mode == "eager":
@@ -69,11 +177,11 @@ class InProcessRunner:
     def _run(self, job: str, args) -> None:
         try:
             resolve(job)(*args, runtime=self.runtime)
-        except Exception:
+        except Exception as e:
             # The scheduler's sweeps pick up whatever a failed job left undone.
             log.exception("job %s%r failed", job, args)
             if self.mode == "eager":
-                raise
+                self.failures.append((job, args, e))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -83,6 +191,14 @@ class InProcessRunner:
     def start(self) -> None:
         if self.mode == "thread":
             self._ensure_thread()
+
+    def health(self) -> str:
+        """"ok" while jobs run: eagerly, or on a live thread; "stopped" when that thread is
+        not running (nothing would tick the sweeps)."""
+        if self.mode == "eager" or (self._thread is not None and self._thread.is_alive()
+                                    and not self._stop.is_set()):
+            return "ok"
+        return "stopped"
 
     def _loop(self) -> None:
         next_tick = time.monotonic()

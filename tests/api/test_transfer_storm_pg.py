@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pytest
 
-from core import ledger, sandbox, transfers, users, wallets
+from core import ledger, transfers, users, wallets
 
 USERS, CLIENTS, PER_CLIENT = 50, 20, 100
 START = 100_00  # each wallet starts with $100
@@ -20,18 +20,11 @@ START = 100_00  # each wallet starts with $100
 @pytest.mark.slow
 def test_transfer_storm_conserves_money_and_runs_each_key_once(pg_runtime):
     from api.app import create_app
-    from tests.conftest import Api, signed_in
+    from tests.conftest import Api, funded_people
 
     rt = pg_runtime
     app = create_app(runtime=rt)
-    people = []
-    for i in range(USERS):
-        phone = f"+23188{5000000 + i:07d}"
-        with rt.uow() as uow:
-            u, _ = sandbox.make_buyer(uow, phone, amount=START)
-            uow.commit()
-        token, step = signed_in(rt, u.id)
-        people.append({"id": u.id, "phone": phone, "token": token, "step": step})
+    people = funded_people(rt, USERS, START, first_phone=231885000000)
 
     first_outcome: dict[tuple, tuple] = {}   # (sender, key) -> (status, body) of the first answer
     replays: list[tuple] = []                 # (sender, key, status, body) of later answers

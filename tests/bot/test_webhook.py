@@ -183,3 +183,48 @@ def test_two_pin_messages_at_once_move_money_once(request, backend):
     assert statuses == [200, 200]
     assert balance(rt, A) == 90_00
     assert sum("Ref tr_" in b for b in phones[0].outbox()) == 1
+
+
+def _down_then_back(rt, monkeypatch, down: str):
+    """A webhook client on `rt`, and a context in which its database fails as `down` says."""
+    from contextlib import contextmanager
+
+    from api.app import create_app
+    from bot import dialog
+    from tests.conftest import database_down, raise_sqlstate
+
+    @contextmanager
+    def failing():
+        if down == "unreachable":
+            with database_down(rt):
+                yield
+            return
+        receive = dialog.receive
+
+        def victim(uow, *args, **kw):
+            receive(uow, *args, **kw)
+            raise_sqlstate(uow, "deadlock_detected")
+
+        monkeypatch.setattr(dialog, "receive", victim)
+        try:
+            yield
+        finally:
+            monkeypatch.setattr(dialog, "receive", receive)
+
+    return Phone(create_app(runtime=rt).test_client(), rt, A), failing
+
+
+@pytest.mark.parametrize("down", ["unreachable", "deadlock"])
+def test_the_database_failing_is_503_and_twilios_retry_is_processed(pg_runtime, monkeypatch, down):
+    """Twilio retries a 503; the message was not kept (its MessageSid with it), so the
+    retry is handled as the first delivery, not acknowledged as a copy."""
+    p, failing = _down_then_back(pg_runtime, monkeypatch, down)
+    form = p.form("HI")
+    with failing():
+        r = p.post(form)
+    assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
+    assert _counts(pg_runtime) == (0, 0, 0), "nothing kept, nothing queued"
+    r = p.post(form)
+    assert r.status_code == 200
+    assert any("code" in body for body in p.outbox()), "the retry was answered"
+    assert _counts(pg_runtime)[1] == 1

@@ -59,6 +59,17 @@ def test_the_timeout_number_fails_after_the_timeout(runtime):
     assert _state(runtime, u, d) == ("failed", "timeout", 0)
 
 
+def test_a_deposit_whose_enqueue_failed_after_commit_is_settled_by_the_sweep(runtime):
+    from tests.conftest import RefusingJobs
+
+    runtime.jobs = jobs = RefusingJobs()
+    u, d = _deposit(runtime, "+231881111000")  # committed: the enqueue's failure is not the caller's
+    assert jobs.refused == [("workers.deposits.advance", (d.id,))]
+    assert _state(runtime, u, d) == ("pending", None, 0)
+    assert deposits.advance_due(runtime) == 1  # due at once: its row says so
+    assert _state(runtime, u, d) == ("succeeded", None, 2500)
+
+
 def test_unknown_method_is_refused(runtime):
     with pytest.raises(InvalidInput):
         _deposit(runtime, "+231881111000", "paypal")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from datetime import timedelta
@@ -148,6 +149,33 @@ def test_a_lost_job_is_picked_up_by_the_sweep(runtime, recorder):
     assert worker.retry_due(runtime, m.created_at + timedelta(seconds=1)) == 0, "its job may still come"
     assert worker.retry_due(runtime, m.created_at + messaging.GRACE) == 1
     assert row(runtime, mid).status == "sent" and recorder.calls == 1
+
+
+def test_a_failed_enqueue_after_commit_is_logged_and_the_sweep_delivers(runtime, recorder, caplog):
+    from tests.conftest import RefusingJobs
+
+    runtime.jobs = jobs = RefusingJobs()
+    mid = send(runtime, "refused")  # committed: the enqueue's failure is not the caller's
+    assert jobs.refused == [(messaging.DELIVER_JOB, (mid,))]
+    assert any("Connection refused" in r.getMessage() or "Connection refused" in (r.exc_text or "")
+               for r in caplog.records if r.levelno >= logging.WARNING), "the lost enqueue is logged"
+    m = row(runtime, mid)
+    assert m.status == "queued" and recorder.calls == 0
+    assert worker.retry_due(runtime, m.created_at + messaging.GRACE) == 1
+    assert row(runtime, mid).status == "sent" and recorder.sent == [(PHONE, "refused")]
+
+
+def test_a_job_that_fails_is_recorded_for_the_test_that_caused_it(runtime, job_failures, monkeypatch):
+    # Jobs run eagerly in tests; commit() no longer raises what a job raises, so the
+    # runner records it, and a test that did not ask for `job_failures` fails.
+    def broken(message_id, runtime=None):
+        raise RuntimeError("a bug in the delivery job")
+
+    monkeypatch.setattr(worker, "deliver", broken)
+    mid = send(runtime, "to a broken job")
+    assert [(job, args, str(e)) for job, args, e in job_failures()] == [
+        (messaging.DELIVER_JOB, (mid,), "a bug in the delivery job")]
+    assert row(runtime, mid).status == "queued", "left to the sweep"
 
 
 def test_delivering_twice_sends_once(runtime, recorder):
