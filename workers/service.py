@@ -70,9 +70,8 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     # are short database and HTTP calls, safe to retry; RQ's job timeout still applies
     # (a signal in this, the main thread).
     from api.trace import install_logging
-    from workers.queue import RQQueue
-
     from core.rails import rails_for
+    from workers.queue import RQQueue
 
     install_logging()
     logging.getLogger("soxara.rails").info(rails_for(settings).describe_live())
