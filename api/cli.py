@@ -70,11 +70,15 @@ def cmd_worker(args) -> int:
 def cmd_merchant_create(args) -> int:
     from core import merchants
 
+    # The operator's first key can do what any new key does by default, plus what is named:
+    # a key mints only within its own scopes, so a first key of `merchant:read
+    # api_keys:manage` alone could never mint the default key a merchant's till needs.
+    scopes = list(dict.fromkeys([*merchants.DEFAULT_SCOPES, *(args.scopes or [])]))
     rt = _runtime()
     with rt.uow() as uow:
         m = merchants.create_merchant(uow, args.name)
-        test = merchants.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=args.scopes)
-        live = merchants.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=args.scopes) if args.live else None
+        test = merchants.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=scopes)
+        live = merchants.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=scopes) if args.live else None
         uow.commit()
     out = {
         "merchant": {"id": m.id, "name": m.name, "created_at": m.created_at.isoformat()},
@@ -177,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merchant", help="merchants").add_subparsers(dest="m_cmd", required=True)
     mc = m.add_parser("create", help="create a merchant with a fresh test key (and live with --live)")
     mc.add_argument("--name", required=True)
-    mc.add_argument("--scopes", nargs="+", default=None, help="scopes of the new keys")
+    mc.add_argument("--scopes", nargs="+", default=None,
+                    help="scopes the new keys hold besides the defaults (payments:create payments:read)")
     mc.add_argument("--live", action="store_true", help="also mint a live key")
     mc.set_defaults(fn=cmd_merchant_create)
 
