@@ -121,7 +121,7 @@ def pin_rejected(reason: str) -> str:
 
 MENU_TITLE = "What would you like to do?"
 MENU_HOW = "Reply with a number."
-# The menu's lines; their numbers come from the flows' order (bot/flows/__init__.py).
+# The menu's lines; their numbers come from the order of the flows' MenuEntry (bot/flows/).
 MENU_BALANCE = "Balance"
 MENU_SEND = "Send money"
 MENU_ADD = "Add money"
