@@ -82,13 +82,6 @@ class Flow:
     command: Command | None = None
     begin: Callable[..., None] | None = None
 
-    def step(self, name: str, prompt: Callable[[Turn], str], *, secret: bool = False,
-             number: bool = False) -> Callable[[Callable[[Turn, str], None]], Step]:
-        """Declare a step whose handler is the decorated function."""
-        def declare(handle: Callable[[Turn, str], None]) -> Step:
-            return self.add(Step(name, handle, prompt, secret=secret, number=number))
-        return declare
-
     def add(self, step: Step) -> Step:
         self.steps.append(step)
         return step
