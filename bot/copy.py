@@ -88,8 +88,13 @@ PIN_REPEAT = "Type the same PIN again to confirm it."
 PIN_MISMATCH = "Those PINs don't match. Choose your PIN again."
 PIN_FORMAT = "A PIN is 4 to 6 digits, numbers only."
 PIN_SET = "Your PIN is set."
-PIN_ALREADY_SET = ("Your account already has a PIN (set in the Soxara app), so this one was not "
-                   "saved. Approve payments with that PIN; 6 on the menu changes it.")
+
+
+def pin_already_set(change_pin_number: int) -> str:
+    return ("Your account already has a PIN (set in the Soxara app), so this one was not "
+            f"saved. Approve payments with that PIN; {change_pin_number} on the menu changes it.")
+
+
 PIN_NEW = "Type your new 4–6 digit PIN."
 PIN_CURRENT_TO_APPROVE = "Now type your current PIN to approve the change."
 PIN_CHANGED = "Your PIN is changed."
@@ -114,15 +119,24 @@ def pin_rejected(reason: str) -> str:
 
 # --- the menu ----------------------------------------------------------------------------
 
-MENU = ("What would you like to do?\n"
-        "1 Balance\n"
-        "2 Send money\n"
-        "3 Add money\n"
-        "4 Recent transactions\n"
-        "5 Claim money\n"
-        "6 Change PIN\n"
-        "7 Help\n"
-        "Reply with a number.")
+MENU_TITLE = "What would you like to do?"
+MENU_HOW = "Reply with a number."
+# The menu's lines; their numbers come from the order of the flows' MenuEntry (bot/flows/).
+MENU_BALANCE = "Balance"
+MENU_SEND = "Send money"
+MENU_ADD = "Add money"
+MENU_HISTORY = "Recent transactions"
+MENU_CLAIM = "Claim money"
+MENU_PIN = "Change PIN"
+MENU_HELP = "Help"
+
+
+def menu(labels: list[str]) -> str:
+    """The menu, its lines numbered from 1 in the order given."""
+    lines = [f"{number} {label}" for number, label in enumerate(labels, start=1)]
+    return "\n".join([MENU_TITLE, *lines, MENU_HOW])
+
+
 DIDNT_GET = "Sorry, I didn't get that."
 MEDIA_ONLY = "I can only read text messages."
 TIMED_OUT = "That step timed out after 10 minutes, so we started over. Nothing was moved."
@@ -226,6 +240,8 @@ def insufficient(currency: str, balance: int | None) -> str:
 
 SEND_CANCELLED = "Cancelled. Nothing was sent."
 ALREADY_DONE = "That was already done."
+# SQLite only: a copy of this approval began and has not finished (or its process died).
+ALREADY_UNDER_WAY = "That is already under way. Check BAL before you try again."
 
 
 # --- add money ---------------------------------------------------------------------------
@@ -278,7 +294,8 @@ def claim_offer(items: list[tuple[int, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-CLAIM_LATER = "OK. Claim it any time: reply 5 at the menu."
+def claim_later(claim_number: int) -> str:
+    return f"OK. Claim it any time: reply {claim_number} at the menu."
 
 
 # --- failures from core ------------------------------------------------------------------

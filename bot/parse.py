@@ -111,16 +111,6 @@ def otp(text: str) -> str | None:
     return t if _OTP.match(t) else None
 
 
-def menu_choice(text: str) -> str | None:
-    t = text.strip().strip(".").upper()
-    return {
-        "1": "balance", "2": "send", "3": "add", "4": "history", "5": "claim", "6": "pin",
-        "7": "help", "SEND": "send", "ADD": "add", "ADD MONEY": "add", "DEPOSIT": "add",
-        "HISTORY": "history", "TRANSACTIONS": "history", "PIN": "pin", "CHANGE PIN": "pin",
-        "SEND MONEY": "send",
-    }.get(t)
-
-
 @dataclass
 class SendShortcut:
     amount_text: str | None

@@ -25,8 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
-from core.idempotency import LIFETIME, IdempotencyRecord
-from core.ids import new_id, random_string
+from core.ids import new_id
 
 MASK = "••••"
 # Longest body the transcript keeps; WhatsApp allows 4,096 characters, support needs less.
@@ -229,23 +228,3 @@ def idle_for(convo: Conversation, now: datetime) -> timedelta | None:
         return None
     return now - convo.last_inbound_at
 
-
-def claim_pending_action(uow: UnitOfWork, user_id: str, action_id: str,
-                         now: datetime | None = None) -> bool:
-    """Mark a confirmed action (a send, a deposit) as carried out; False if it already was.
-
-    The key is the pending action's id, minted when the confirmation was shown, never
-    the MessageSid: a PIN message delivered twice is two messages but one action. The
-    record lives in the idempotency table under the scope `bot:<user>`, written in the
-    caller's transaction, so it commits together with the money it guards or not at all.
-    """
-    now = now or utcnow()
-    rec = IdempotencyRecord(scope=f"bot:{user_id}", key=action_id, fingerprint="bot-action",
-                            attempt=random_string(32), status="done", response_status=200,
-                            response_sealed=None, created_at=now, expires_at=now + LIFETIME)
-    try:
-        with uow.session.begin_nested():
-            uow.session.add(rec)
-    except IntegrityError:
-        return False
-    return True

@@ -130,10 +130,10 @@ def test_a_bug_is_answered_with_an_apology_and_nothing_moves(phone, runtime, mon
 
     p = phone(A)
 
-    def boom(self):
+    def boom(turn, msg):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(dialog.Dialog, "turn", boom)
+    monkeypatch.setattr(dialog, "respond", boom)
     out = p.says("HI")
     assert "went wrong on our side" in out
     # The message was kept: a redelivery does not hit the bug again.
