@@ -158,6 +158,30 @@ def test_sandbox_buyer_is_topped_up_not_doubled(runtime):
         assert ledger.check(uow) == []
 
 
+@pytest.mark.postgres
+def test_sandbox_buyers_topped_up_at_once_hold_the_amount_once(pg_runtime):
+    """`soxara sandbox buyer` (or `soxara demo`) run twice at once for one phone, as two
+    scripts before their test runs would: the wallet is topped up to $1000 once, not once
+    per run (each read the balance before the other's top-up committed)."""
+    from tests.conftest import at_once
+
+    for n in range(3):
+        phone = f"+23188100{n:04d}"
+        with pg_runtime.uow() as uow:  # a buyer who has spent $400 of their $1000
+            _, w = sandbox.make_buyer(uow, phone, amount=600_00)
+            uow.commit()
+
+        def top_up(i, phone=phone):
+            with pg_runtime.uow() as uow:
+                sandbox.make_buyer(uow, phone)
+                uow.commit()
+
+        at_once(6, top_up)
+        with pg_runtime.uow() as uow:
+            assert wallets.get(uow, w.id).balance == sandbox.BUYER_FUNDS
+            assert ledger.check(uow) == []
+
+
 def test_adjustment_needs_a_reason_and_is_a_ledger_entry(runtime):
     with runtime.uow() as uow:
         w = _user_wallet(uow, "+231881000001", "LRD", livemode=True)
