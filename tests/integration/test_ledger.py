@@ -220,6 +220,42 @@ def test_cli_ledger_check_and_adjust(runtime, capsys, monkeypatch):
     assert "BREACH" in capsys.readouterr().out
 
 
+def test_cli_adjust_answers_with_what_it_committed_even_if_the_database_goes_away(runtime, capsys, monkeypatch):
+    """`soxara ledger adjust` moves money. Once its COMMIT has succeeded nothing may fail
+    the command: an operator told it failed runs it again, and the money moves twice. Here
+    the database stops answering right after that commit."""
+    from api import cli
+    from core.db import UnitOfWork
+
+    with runtime.uow() as uow:
+        w = _user_wallet(uow, "+231881000001")
+        uow.commit()
+    monkeypatch.setenv("SOXARA_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("SOXARA_SECRET_KEY", runtime.settings.secret_key)
+    committed = []
+    real_commit = UnitOfWork.commit
+
+    def commit_then_gone(self):
+        real_commit(self)
+        committed.append(True)
+
+    def gone(*_args):
+        if committed:
+            raise sa.exc.OperationalError("the next statement", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(UnitOfWork, "commit", commit_then_gone)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", gone)
+    try:
+        status = cli.main(["ledger", "adjust", "--wallet", w.id, "--amount", "700", "--reason", "goodwill"])
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", gone)
+        monkeypatch.undo()
+    assert status == 0 and '"balance": 700' in capsys.readouterr().out
+    with runtime.uow() as uow:
+        assert wallets.get(uow, w.id).balance == 700
+        assert [p.kind for p in wallets.transactions(uow, w.id, limit=5)] == ["adjustment"]
+
+
 def test_a_failed_savepoint_drops_its_after_commit_work(runtime):
     ran = []
     with runtime.uow() as uow:
