@@ -128,12 +128,16 @@ def cmd_ledger_adjust(args) -> int:
     rt = _runtime(jobs=False)
     with rt.uow() as uow:
         entry = adjustments.adjust(uow, wallet_id=args.wallet, amount=args.amount, reason=args.reason)
-        uow.commit()
+        # Read before the commit: the balance this entry left (its row is ours until then),
+        # and nothing after the commit can fail the command, which would have the operator
+        # run it, and move the money, again.
         w = wallets.get(uow, args.wallet)
-        _print({"entry": {"id": entry.id, "kind": entry.kind, "obj_id": entry.obj_id, "memo": entry.memo,
-                          "currency": entry.currency, "livemode": entry.livemode,
-                          "created_at": entry.created_at.isoformat()},
-                "wallet": {"id": w.id, "balance": w.balance, "currency": w.currency}})
+        out = {"entry": {"id": entry.id, "kind": entry.kind, "obj_id": entry.obj_id, "memo": entry.memo,
+                         "currency": entry.currency, "livemode": entry.livemode,
+                         "created_at": entry.created_at.isoformat()},
+               "wallet": {"id": w.id, "balance": w.balance, "currency": w.currency}}
+        uow.commit()
+    _print(out)
     return 0
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import crypto, names
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
-from core.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unauthorized
 from core.ids import new_id, random_string
 
 SCOPES = (
@@ -123,10 +123,14 @@ def mint_key_by(uow: UnitOfWork, secret_key: str, minting_key_id: str, *, scopes
                 name: str | None = None) -> MintedKey:
     """A key minting a key: for its own merchant, in its own mode, with no scope it does not
     hold itself (Forbidden names the missing ones). The API's mint, and any other place a
-    credential asks for a key, goes through here; `mint_key` is the operator's."""
-    minting = uow.session.get(ApiKey, minting_key_id)
+    credential asks for a key, goes through here; `mint_key` is the operator's.
+
+    The minting key's row stays locked until the caller commits, so a revocation of it
+    lands either before the mint (refused: Unauthorized, as any revoked key is) or after
+    the new key exists, never in between: a revoked key leaves no key behind."""
+    minting = _locked(uow, minting_key_id)
     if minting is None or minting.revoked_at is not None:
-        raise Forbidden("this API key is revoked")
+        raise Unauthorized("invalid or revoked API key")
     if "api_keys:manage" not in minting.scope_list:
         raise Forbidden("this API key lacks the api_keys:manage scope")
     return mint_key(uow, secret_key, minting.merchant_id, livemode=minting.livemode,
@@ -177,16 +181,24 @@ def list_keys(uow: UnitOfWork, merchant_id: str, livemode: bool, *, limit: int,
     return list(uow.session.scalars(q.order_by(ApiKey.id.desc()).limit(limit)))
 
 
-def get_key(uow: UnitOfWork, merchant_id: str, livemode: bool, key_id: str) -> ApiKey:
-    key = uow.session.get(ApiKey, key_id)
+def _locked(uow: UnitOfWork, key_id: str) -> ApiKey | None:
+    """The key, read afresh and row-locked for the rest of the transaction: a revocation
+    and whatever the key is doing (minting, being revoked) take turns."""
+    return uow.session.get(ApiKey, key_id, with_for_update=True, populate_existing=True)
+
+
+def get_key(uow: UnitOfWork, merchant_id: str, livemode: bool, key_id: str, *,
+            lock: bool = False) -> ApiKey:
+    key = _locked(uow, key_id) if lock else uow.session.get(ApiKey, key_id)
     if key is None or key.merchant_id != merchant_id or key.livemode != livemode:
         raise NotFound("no such API key")
     return key
 
 
 def revoke_key(uow: UnitOfWork, merchant_id: str, livemode: bool, key_id: str) -> ApiKey:
-    """Revoke a key; it fails from the very next request (keys are checked per request)."""
-    key = get_key(uow, merchant_id, livemode, key_id)
+    """Revoke a key; it fails from the very next request (keys are checked per request).
+    InvalidState if it already is: of concurrent revocations one wins (the row lock)."""
+    key = get_key(uow, merchant_id, livemode, key_id, lock=True)
     if key.revoked_at is not None:
         raise InvalidState("this key is already revoked")
     key.revoked_at = utcnow()

@@ -116,6 +116,11 @@ def issue(uow: UnitOfWork, rt, phone_e164: str, *, purpose: str, ip: str | None 
     """Send a fresh code for `purpose` to the phone by WhatsApp; older codes for that
     purpose stop working (those of the other purpose are left alone).
 
+    Two issues at once for one number are put in order by its rate-limit counters (the
+    upsert holds the counter's row until commit), except when every counter starts a new
+    window at once: then this one's supersede may miss the other's code, left active.
+    `verify` judges only the newest code, so that changes nothing.
+
     `ip`: the requester's address, for requests over the API. Raises RateLimited (with
     `retry_after`); a refused request is not counted.
     """
@@ -197,10 +202,11 @@ def verify(uow: UnitOfWork, rt, phone_e164: str, code: str, *, purpose: str,
     """
     now = now or utcnow()
     with rt.uow() as own:
+        # The newest code, whatever its status: an older one that two requests at once left
+        # active (see `issue`) is never judged, also once the newest is used or burned.
         row = own.session.scalar(
             select(OtpCode)
-            .where(OtpCode.phone_number == phone_e164, OtpCode.purpose == purpose,
-                   OtpCode.status == "active")
+            .where(OtpCode.phone_number == phone_e164, OtpCode.purpose == purpose)
             .order_by(OtpCode.created_at.desc()).limit(1).with_for_update()
         )
         try:

@@ -13,11 +13,12 @@ def make_buyer(uow: UnitOfWork, phone_e164: str, *, amount: int = BUYER_FUNDS):
     """The user with this phone, with their test USD wallet topped up to `amount`.
 
     Running it again tops up rather than adding another $1000, so a script can call it
-    before every run.
+    before every run. The wallet's row is locked from the read of its balance to the
+    caller's commit: two runs at once top it up once, the second finding it full.
     """
     user = users.get_or_create(uow, phone_e164)
     w = wallets.wallet_for(uow, wallets.USER, user.id, "USD", False)
-    uow.session.refresh(w)
+    uow.session.refresh(w, with_for_update=True)
     short = amount - w.balance
     if short > 0:
         src = wallets.system_account(uow, "sandbox_funding", "USD", False)

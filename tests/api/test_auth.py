@@ -140,6 +140,31 @@ def test_a_new_code_replaces_the_old_one(client, runtime, monkeypatch):
     assert verify(client, second).status_code == 200
 
 
+def test_an_older_code_left_active_is_never_judged(client, runtime, monkeypatch):
+    """Two requests for one number are put in order by its rate-limit counters' row locks,
+    except when both counters start a new window at once (midnight UTC): then the second's
+    "supersede the active codes" can run before the first's code is committed, and both
+    codes stay active. Only the newest is ever judged, also once it is used or burned."""
+    import sqlalchemy as sa
+
+    monkeypatch.setattr(otp, "new_code", iter(["381924", "650217", "902113"]).__next__)
+    request_otp(client)
+    with monkeypatch.context() as m:  # the second request's supersede finds nothing yet
+        m.setattr(otp, "update", lambda table: sa.update(table).where(sa.false()))
+        request_otp(client)
+    assert verify(client, "650217").status_code == 200
+    r = verify(client, "381924")
+    assert r.status_code == 422 and err(r) == "CODE_EXPIRED", r.get_json()
+    # Burned, the newest still stands in front of the older one, which is still active.
+    with monkeypatch.context() as m:
+        m.setattr(otp, "update", lambda table: sa.update(table).where(sa.false()))
+        request_otp(client)
+    for _ in range(otp.MAX_ATTEMPTS):
+        verify(client, "000000")
+    r = verify(client, "381924")
+    assert r.status_code == 422 and err(r) == "CODE_EXPIRED", r.get_json()
+
+
 def test_per_phone_rate_limit_with_retry_after(client, runtime, monkeypatch):
     for _ in range(3):
         assert request_otp(client).status_code == 202

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import merchants
-from core.errors import Forbidden
+from core.errors import Forbidden, Unauthorized
 
 
 def _merchant_with_key(runtime, scopes, live=False):
@@ -47,5 +47,5 @@ def test_a_revoked_key_or_one_without_api_keys_manage_mints_nothing(runtime):
         k = uow.session.get(merchants.ApiKey, manager)
         merchants.revoke_key(uow, k.merchant_id, False, manager)
         uow.commit()
-    with runtime.uow() as uow, pytest.raises(Forbidden):
+    with runtime.uow() as uow, pytest.raises(Unauthorized):
         merchants.mint_key_by(uow, runtime.secret_key, manager, scopes=["api_keys:manage"])

@@ -158,6 +158,30 @@ def test_sandbox_buyer_is_topped_up_not_doubled(runtime):
         assert ledger.check(uow) == []
 
 
+@pytest.mark.postgres
+def test_sandbox_buyers_topped_up_at_once_hold_the_amount_once(pg_runtime):
+    """`soxara sandbox buyer` (or `soxara demo`) run twice at once for one phone, as two
+    scripts before their test runs would: the wallet is topped up to $1000 once, not once
+    per run (each read the balance before the other's top-up committed)."""
+    from tests.conftest import at_once
+
+    for n in range(3):
+        phone = f"+23188100{n:04d}"
+        with pg_runtime.uow() as uow:  # a buyer who has spent $400 of their $1000
+            _, w = sandbox.make_buyer(uow, phone, amount=600_00)
+            uow.commit()
+
+        def top_up(i, phone=phone):
+            with pg_runtime.uow() as uow:
+                sandbox.make_buyer(uow, phone)
+                uow.commit()
+
+        at_once(6, top_up)
+        with pg_runtime.uow() as uow:
+            assert wallets.get(uow, w.id).balance == sandbox.BUYER_FUNDS
+            assert ledger.check(uow) == []
+
+
 def test_adjustment_needs_a_reason_and_is_a_ledger_entry(runtime):
     with runtime.uow() as uow:
         w = _user_wallet(uow, "+231881000001", "LRD", livemode=True)
@@ -194,6 +218,42 @@ def test_cli_ledger_check_and_adjust(runtime, capsys, monkeypatch):
         c.execute(sa.text("UPDATE accounts SET balance = 1 WHERE id = :i"), {"i": w.id})
     assert cli.main(["ledger", "check"]) == 1
     assert "BREACH" in capsys.readouterr().out
+
+
+def test_cli_adjust_answers_with_what_it_committed_even_if_the_database_goes_away(runtime, capsys, monkeypatch):
+    """`soxara ledger adjust` moves money. Once its COMMIT has succeeded nothing may fail
+    the command: an operator told it failed runs it again, and the money moves twice. Here
+    the database stops answering right after that commit."""
+    from api import cli
+    from core.db import UnitOfWork
+
+    with runtime.uow() as uow:
+        w = _user_wallet(uow, "+231881000001")
+        uow.commit()
+    monkeypatch.setenv("SOXARA_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("SOXARA_SECRET_KEY", runtime.settings.secret_key)
+    committed = []
+    real_commit = UnitOfWork.commit
+
+    def commit_then_gone(self):
+        real_commit(self)
+        committed.append(True)
+
+    def gone(*_args):
+        if committed:
+            raise sa.exc.OperationalError("the next statement", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(UnitOfWork, "commit", commit_then_gone)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", gone)
+    try:
+        status = cli.main(["ledger", "adjust", "--wallet", w.id, "--amount", "700", "--reason", "goodwill"])
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", gone)
+        monkeypatch.undo()
+    assert status == 0 and '"balance": 700' in capsys.readouterr().out
+    with runtime.uow() as uow:
+        assert wallets.get(uow, w.id).balance == 700
+        assert [p.kind for p in wallets.transactions(uow, w.id, limit=5)] == ["adjustment"]
 
 
 def test_a_failed_savepoint_drops_its_after_commit_work(runtime):
