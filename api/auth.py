@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from flask import request
 
 from api.errors import ApiError
-from core import merchants
 from core.db import UnitOfWork
+from core.merchants import merchants
 
 KEY = "key"
 USER = "user"
@@ -64,7 +64,7 @@ def authenticate(uow: UnitOfWork, runtime, accepts: str) -> Principal:
             raise ApiError(403, "FORBIDDEN", "this route takes a user's access token, not an API key")
         return Principal(kind="key", merchant_id=key.merchant_id, livemode=key.livemode,
                          key_id=key.id, key_prefix=key.prefix, scopes=key.scope_list)
-    from core import sessions
+    from core.identity import sessions
 
     found = sessions.authenticate_access_token(uow, runtime.settings, token)
     if found is None:
@@ -93,7 +93,7 @@ def require_step_up(ctx) -> None:
     """
     if ctx.principal.kind != "user":
         return
-    from core import pins
+    from core.identity import pins
 
     pins.check_step_up(ctx.uow, ctx.runtime, ctx.principal.user_id, ctx.principal.session_id,
                        request.headers.get(STEP_UP_HEADER, "").strip() or None)

@@ -16,8 +16,9 @@ DEMO_USERS = (("+231886100001", "Musu"), ("+231886100002", "Kollie"))
 def seed(rt) -> dict:
     from sqlalchemy import select
 
-    from core import merchants, sandbox
-    from core.events import iso
+    from core.events.events import iso
+    from core.merchants import merchants
+    from core.wallets import sandbox
 
     with rt.uow() as uow:
         m = uow.session.scalar(select(merchants.Merchant).where(merchants.Merchant.name == DEMO_MERCHANT)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import copy, parse, services
-from core import conversations, names, transfers, users, wallets
+from core import names
 from core.crypto import Sealer
 from core.db import UnitOfWork, utcnow
 from core.errors import (
@@ -29,7 +29,10 @@ from core.errors import (
     RateLimited,
     SoxaraError,
 )
+from core.identity import users
 from core.ids import new_id
+from core.messaging import conversations
+from core.wallets import transfers, wallets
 
 log = logging.getLogger("soxara.bot")
 
@@ -106,7 +109,7 @@ def judge_login_code(uow: UnitOfWork, rt, msg: Inbound,
                      now: datetime | None = None) -> services.CodeVerdict | None:
     """If this message answers a login-code step, core's verdict on the code; else None.
 
-    Runs before `uow` has begun: core.otp judges a code in a transaction of its own,
+    Runs before `uow` has begun: core.identity.otp judges a code in a transaction of its own,
     which must neither wait on our conversation lock (SQLite has one writer; on
     PostgreSQL the wait would be invisible to its deadlock detector) nor be undone by
     our rollback (a wrong try has to stay counted).
@@ -803,7 +806,7 @@ class Dialog:
     def on_add_pin(self, text: str) -> None:
         if not self.pin_accepted(text):
             return
-        from core import deposits
+        from core.wallets import deposits
 
         v = self.values
         try:
@@ -862,7 +865,7 @@ class Dialog:
 
     def claim_with(self, claiming) -> str:
         """Run one claim in a savepoint: "claimed", "not_found" or "refused", having said
-        why core refused. core.transfers itself tells the person ("You claimed $12.50 …
+        why core refused. core.wallets.transfers itself tells the person ("You claimed $12.50 …
         Ref tr_…") and the sender."""
         try:
             with self.uow.savepoint():

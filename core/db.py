@@ -228,7 +228,7 @@ def database_unavailable(e: BaseException) -> str | None:
 # (no network, one writer) each simply runs at once through SQLAlchemy.
 
 # Constraints whose violation is a refusal of the operation, not a bug: constraint name ->
-# the domain error to raise instead (core.ledger's no-overdraft rule: InsufficientFunds).
+# the domain error to raise instead (core.wallets.ledger's no-overdraft rule: InsufficientFunds).
 # A deferred write is refused where its batch is sent: the next read, savepoint or commit.
 _REFUSALS: dict[str, Callable[[], Exception]] = {}
 

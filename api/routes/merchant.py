@@ -9,7 +9,7 @@ from api.blueprint import v1
 from api.endpoint import endpoint
 from api.pagination import ListQuery, page_of
 from api.schemas.merchants import ApiKeyCreatedOut, ApiKeyOut, MerchantOut, MintKeyIn
-from core import merchants
+from core.merchants import merchants
 
 
 @dataclass

@@ -6,7 +6,7 @@ from api.auth import KEY_OR_USER, USER
 from api.blueprint import v1
 from api.endpoint import endpoint
 from api.schemas.money import ClaimIn, TransferIn, TransferOut
-from core import transfers
+from core.wallets import transfers
 
 
 def sender(ctx) -> transfers.Party:

@@ -7,7 +7,7 @@ from api.blueprint import v1
 from api.endpoint import endpoint
 from api.pagination import ListQuery, page_of
 from api.schemas.money import TransactionOut, WalletOut
-from core import wallets
+from core.wallets import wallets
 
 
 def owner(ctx) -> tuple[str, str]:

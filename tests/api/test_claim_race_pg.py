@@ -12,8 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core import ledger, messaging, sandbox, transfers, users, wallets
-from core.events import Event
+from core.events.events import Event
+from core.identity import users
+from core.messaging import outbox
+from core.wallets import ledger, sandbox, transfers, wallets
 from tests.conftest import Api, at_once, signed_in
 
 ALICE = "+231881000001"
@@ -22,7 +24,7 @@ ROUNDS, CLAIMERS, AMOUNT = 6, 8, 500
 
 def _code_sent_to(rt, phone: str) -> str:
     with rt.uow() as uow:
-        body = messaging.outbox_for(uow, phone, limit=50, secret_key=rt.secret_key)[-1].body
+        body = outbox.outbox_for(uow, phone, limit=50, secret_key=rt.secret_key)[-1].body
     return body.split("CLAIM ")[-1].split(")")[0].strip()
 
 

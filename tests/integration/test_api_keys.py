@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import merchants
 from core.errors import Forbidden
+from core.merchants import merchants
 
 
 def _merchant_with_key(runtime, scopes, live=False):

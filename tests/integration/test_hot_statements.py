@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import Statement, UTCDateTime, utcnow
-from core.events import Event
+from core.events.events import Event
 
 _EVENT = Statement(
     "INSERT INTO events (id, type, livemode, merchant_id, object_type, object_id, data, created_at) "
@@ -49,13 +49,13 @@ def test_a_rollback_drops_them_and_the_next_transaction_does_not_carry_them(runt
 
 
 def _orm_user(uow, phone: str) -> None:
-    from core import users
+    from core.identity import users
 
     users.get_or_create(uow, phone)  # an ORM write
 
 
 def _users(runtime, *phones) -> int:
-    from core.users import User
+    from core.identity.users import User
 
     with runtime.uow() as uow:
         return uow.session.scalar(select(func.count()).select_from(User).where(User.phone_number.in_(phones)))
@@ -119,9 +119,9 @@ def test_a_failing_deferred_write_fails_the_commit_and_writes_nothing(runtime):
 def test_a_refused_transfer_in_a_savepoint_leaves_no_trace(runtime):
     """The bot sends inside a savepoint: a refusal must take the transfer row, its entry
     and its notice with it, while the rest of the transaction still commits."""
-    from core import sandbox, transfers
     from core.errors import InsufficientFunds
-    from core.messaging import OutboundMessage
+    from core.messaging.outbox import OutboundMessage
+    from core.wallets import sandbox, transfers
 
     with runtime.uow() as uow:
         alice, _ = sandbox.make_buyer(uow, "+231886000001", amount=500)
@@ -144,8 +144,9 @@ def test_an_overdraft_refused_as_its_savepoint_ends_leaves_no_trace(runtime):
     """The ledger's moves are deferred: on PostgreSQL the constraint refuses an overdraft
     only when the batch is sent, here as the savepoint is released. The savepoint must
     still roll back alone, entry, postings and all, and the transaction go on."""
-    from core import ledger, sandbox, users, wallets
     from core.errors import InsufficientFunds
+    from core.identity import users
+    from core.wallets import ledger, sandbox, wallets
 
     with runtime.uow() as uow:
         _, a = sandbox.make_buyer(uow, "+231886000001", amount=500)

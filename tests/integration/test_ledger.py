@@ -7,8 +7,9 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from core import adjustments, ledger, sandbox, users, wallets
 from core.errors import InsufficientFunds, InvalidInput
+from core.identity import users
+from core.wallets import adjustments, ledger, sandbox, wallets
 
 
 def _user_wallet(uow, phone, currency="USD", livemode=False):
@@ -77,7 +78,7 @@ def test_no_wallet_goes_below_zero(runtime):
 
 
 def test_the_database_itself_refuses_an_overdraft(runtime):
-    """Whoever writes the balance: the constraint, not only core.ledger, keeps it."""
+    """Whoever writes the balance: the constraint, not only core.wallets.ledger, keeps it."""
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 

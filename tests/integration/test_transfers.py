@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from core import ledger, sandbox, transfers, users, wallets
 from core.db import utcnow
 from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
+from core.identity import users
+from core.wallets import ledger, sandbox, transfers, wallets
 
 ALICE, BOB, NEWBIE, MALLORY = "+231881000001", "+231881000002", "+231881000009", "+231881000666"
 
@@ -21,11 +22,11 @@ def _balance(uow, phone, currency="USD", livemode=False):
 
 def _sent_to(runtime, phone, *, as_received=True) -> list[str]:
     """What the phone received (as_received) or what the transcript keeps."""
-    from core import messaging
+    from core.messaging import outbox
 
     key = runtime.secret_key if as_received else None
     with runtime.uow() as uow:
-        return [m.body for m in messaging.outbox_for(uow, phone, limit=50, secret_key=key)]
+        return [m.body for m in outbox.outbox_for(uow, phone, limit=50, secret_key=key)]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_to_a_user_succeeds_at_once(runtime, alice):
     with runtime.uow() as uow:
         assert _balance(uow, ALICE) == 100000 - 1250 and _balance(uow, BOB) == 1250
         assert ledger.check(uow) == []
-        from core.events import Event
+        from core.events.events import Event
 
         assert [e.type for e in uow.session.query(Event).order_by(Event.id)] == ["transfer.created", "transfer.succeeded"]
     assert any("$12.50" in b and t.id in b for b in _sent_to(runtime, BOB))
@@ -166,7 +167,7 @@ def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
     it below zero, so a transfer returned twice (a sweep whose status check failed)
     cannot make money out of nothing.
 
-    Guards SYSTEM_ACCOUNTS["claims_held"] = False (core/wallets.py): were it allowed to
+    Guards SYSTEM_ACCOUNTS["claims_held"] = False (core/wallets/wallets.py): were it allowed to
     go negative, the second return would go through and ALICE get her 500 back twice."""
     t, _, _ = _pending(runtime, alice)
     later = utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1)
@@ -193,7 +194,7 @@ def test_test_mode_claims_complete_by_themselves(runtime, alice):
 
 def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int, now=None):
     """ALICE, given `funds` of live money by an operator, sends `amount` to NEWBIE (at `now`)."""
-    from core import adjustments
+    from core.wallets import adjustments
 
     with runtime.uow() as uow:
         u = users.get_or_create(uow, ALICE)
@@ -257,7 +258,7 @@ def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
 
 
 def test_merchant_payout(runtime):
-    from core import adjustments
+    from core.wallets import adjustments
     from tests.conftest import create_merchant
 
     mid, _ = create_merchant(runtime)
@@ -270,7 +271,7 @@ def test_merchant_payout(runtime):
         uow.commit()
     assert t.status == "succeeded"
     with runtime.uow() as uow:
-        from core.events import Event
+        from core.events.events import Event
 
         assert {e.merchant_id for e in uow.session.query(Event)} == {mid}
 
@@ -278,7 +279,7 @@ def test_merchant_payout(runtime):
 @pytest.mark.postgres
 def test_two_overdrawing_transfers_at_once_exactly_one_wins(pg_runtime):
     rt = pg_runtime
-    from core import adjustments
+    from core.wallets import adjustments
 
     with rt.uow() as uow:
         a = users.get_or_create(uow, ALICE)
@@ -323,7 +324,7 @@ def test_opposing_transfers_at_once_never_deadlock(pg_runtime):
     for the other, and PostgreSQL breaks the cycle by failing one of them."""
     from sqlalchemy.exc import OperationalError
 
-    from core import adjustments
+    from core.wallets import adjustments
     from tests.conftest import at_once
 
     rt, threads, rounds, start = pg_runtime, 8, 25, 100_000

@@ -1,7 +1,7 @@
 import pytest
 
+from core.amounts import format_amount, parse_amount
 from core.errors import InvalidInput
-from core.money import format_amount, parse_amount
 
 
 @pytest.mark.parametrize("text,minor", [

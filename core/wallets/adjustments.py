@@ -6,10 +6,10 @@ An adjustment is itself a ledger entry against the `adjustments` system account,
 
 from __future__ import annotations
 
-from core import ledger, wallets
 from core.db import UnitOfWork
 from core.errors import InvalidInput
 from core.ids import new_id
+from core.wallets import ledger, wallets
 
 
 def adjust(uow: UnitOfWork, *, wallet_id: str, amount: int, reason: str) -> ledger.JournalEntry:

@@ -17,11 +17,15 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto, events, ledger, messaging, names, users, wallets
+from core import crypto, names
+from core.amounts import format_amount
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
+from core.events import events
+from core.identity import users
 from core.ids import new_id, random_string
-from core.money import format_amount
+from core.messaging import outbox
+from core.wallets import ledger, wallets
 
 CLAIM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed on a phone
 CLAIM_CODE_LENGTH = 8
@@ -135,7 +139,7 @@ def _shown(label: str) -> str:
 
 
 def _notify(uow: UnitOfWork, rt, phone: str, text: str, *, sensitive: list[str] | None = None) -> None:
-    messaging.send_whatsapp(uow, rt, phone, text, sensitive=sensitive)
+    outbox.send_whatsapp(uow, rt, phone, text, sensitive=sensitive)
 
 
 def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_phone: str,

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from core.db import UnitOfWork, utcnow
 from core.errors import NotFound
 from core.ids import new_id
-from core.ledger import CURRENCIES, Account, Posting
+from core.wallets.ledger import CURRENCIES, Account, Posting
 
 USER, MERCHANT, SYSTEM = "user", "merchant", "system"
 

@@ -12,12 +12,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, Boolean, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import ledger, messaging, rails, users, wallets
+from core import rails
+from core.amounts import format_amount
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, NotFound
+from core.identity import users
 from core.ids import new_id
 from core.jobs import enqueue_after_commit
-from core.money import format_amount
+from core.messaging import outbox
+from core.wallets import ledger, wallets
 
 TIMEOUT = timedelta(seconds=60)
 POLL_EVERY = timedelta(seconds=1)
@@ -117,7 +120,7 @@ def _ask_rail(rt, d: Deposit, now: datetime) -> rails.RailResult:
 
 
 def _notify(uow: UnitOfWork, rt, d: Deposit, text: str) -> None:
-    messaging.send_whatsapp(uow, rt, users.get(uow, d.user_id).phone_number, text)
+    outbox.send_whatsapp(uow, rt, users.get(uow, d.user_id).phone_number, text)
 
 
 def advance_due(rt, now: datetime | None = None, limit: int = 200) -> int:
