@@ -1,4 +1,7 @@
-"""How amounts read to people: `$12.50`, `LRD 1,000.00`. Integer minor units, never floats."""
+"""Amounts of money: the one list of currencies, the largest amount, the check every
+amount passes wherever it arrives (the API, the chat, a core service), and how amounts
+read to people (`$12.50`, `LRD 1,000.00`). Integer minor units, never floats.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,33 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from core.errors import InvalidInput
+
+CURRENCIES = ("USD", "LRD")
+MAX_AMOUNT = 100_000_000_00  # one hundred million units: far beyond any real wallet
+
+
+def is_minor_units(value) -> bool:
+    """An integer number of minor units (a bool is not one, though Python says it is an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_amount(amount, field: str = "amount") -> int:
+    """`amount` if it is a whole number of minor units from 1 to MAX_AMOUNT; else
+    InvalidInput: VALIDATION_ERROR (not an integer), AMOUNT_TOO_SMALL or AMOUNT_TOO_LARGE."""
+    if not is_minor_units(amount):
+        raise InvalidInput(f"{field} must be an integer number of minor units (1250 = 12.50)", field=field)
+    if amount < 1:
+        raise InvalidInput(f"{field} must be at least 1 minor unit", code="AMOUNT_TOO_SMALL", field=field)
+    if amount > MAX_AMOUNT:
+        raise InvalidInput(f"{field} must be at most {MAX_AMOUNT}", code="AMOUNT_TOO_LARGE", field=field)
+    return amount
+
+
+def check_currency(currency, field: str = "currency") -> str:
+    """`currency` if Soxara holds it (USD or LRD); else InvalidInput INVALID_CURRENCY."""
+    if not isinstance(currency, str) or currency not in CURRENCIES:
+        raise InvalidInput(f"{field} must be {' or '.join(CURRENCIES)}", code="INVALID_CURRENCY", field=field)
+    return currency
 
 
 def format_amount(minor: int, currency: str) -> str:
@@ -39,7 +69,4 @@ def parse_amount(text: str) -> int:
         raise InvalidInput("the amount must be more than zero", code="AMOUNT_TOO_SMALL", field="amount")
     if d != d.quantize(Decimal("0.01")):
         raise InvalidInput("amounts have at most two decimals (cents)", field="amount")
-    minor = int(d * 100)
-    if minor > 100_000_000_00:
-        raise InvalidInput("that amount is too large", code="AMOUNT_TOO_LARGE", field="amount")
-    return minor
+    return check_amount(int(d * 100))

@@ -42,11 +42,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.util import identity_key
 
+from core.amounts import check_currency, is_minor_units
 from core.db import Base, Money, Statement, UnitOfWork, UTCDateTime, refuse_on_violation, utcnow
-from core.errors import InsufficientFunds, InvalidInput
+from core.errors import InsufficientFunds
 from core.ids import new_id
 
-CURRENCIES = ("USD", "LRD")
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -133,11 +133,10 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
     the caller's transaction (or savepoint) then rolls back and nothing has moved.
 
     The entry returned is not attached to the session (it is written by a hot statement)."""
-    if currency not in CURRENCIES:
-        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    check_currency(currency)
     merged: dict[str, int] = defaultdict(int)
     for account_id, amount in legs:
-        if isinstance(amount, bool) or not isinstance(amount, int):
+        if not is_minor_units(amount):
             raise TypeError("ledger amounts are integer minor units")
         merged[account_id] += amount
     merged = {a: amt for a, amt in merged.items() if amt != 0}

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto, names
+from core import amounts, crypto, names
 from core.amounts import format_amount
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
@@ -149,10 +149,8 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     Raises InsufficientFunds (nothing moves) or InvalidInput (sending to yourself).
     """
     now = now or utcnow()
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
-    if currency not in ledger.CURRENCIES:
-        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    amounts.check_amount(amount)
+    amounts.check_currency(currency)
     if to_phone == rt.settings.whatsapp_number:
         # Nobody can log in as the bot's own number: the money would wait out the claim window.
         raise InvalidInput("that is Soxara's own WhatsApp number, not a person's", field="to_phone_number")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core.amounts import CURRENCIES
 from core.db import UnitOfWork, utcnow
 from core.errors import NotFound
 from core.ids import new_id
-from core.wallets.ledger import CURRENCIES, Account, Posting
+from core.wallets.ledger import Account, Posting
 
 USER, MERCHANT, SYSTEM = "user", "merchant", "system"
 

@@ -366,3 +366,25 @@ def test_opposing_transfers_at_once_never_deadlock(pg_runtime):
         assert _balance(uow, ALICE) == start - a_to_b + b_to_a
         assert _balance(uow, BOB) == start + a_to_b - b_to_a
         assert ledger.check(uow) == []
+
+
+@pytest.mark.parametrize("amount,currency,code", [
+    (100_000_000_01, "USD", "AMOUNT_TOO_LARGE"), (0, "USD", "AMOUNT_TOO_SMALL"),
+    (12.5, "USD", "VALIDATION_ERROR"), (True, "USD", "VALIDATION_ERROR"), (100, "EUR", "INVALID_CURRENCY"),
+])
+def test_core_refuses_the_amounts_the_api_refuses(runtime, alice, amount, currency, code):
+    """A caller that is not the API (the bot, a worker) gets the API's verdict on an amount,
+    before anything is read or written."""
+    from core.wallets import deposits
+
+    with runtime.uow() as uow:
+        me = users.find_by_phone(uow, ALICE)
+        for attempt in (
+            lambda: transfers.send(uow, runtime, sender=alice, amount=amount, currency=currency, to_phone=BOB),
+            lambda: deposits.create(uow, runtime, user_id=me.id, amount=amount, currency=currency,
+                                    method="mtn_momo", phone_number=ALICE, livemode=False),
+        ):
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert (e.value.code, e.value.details) == (code, {"field": "currency" if code == "INVALID_CURRENCY"
+                                                                 else "amount"})
