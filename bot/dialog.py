@@ -32,7 +32,7 @@ from core.errors import (
 from core.identity import users
 from core.ids import new_id
 from core.messaging import conversations
-from core.wallets import transfers, wallets
+from core.wallets import ledger, transfers, wallets
 
 log = logging.getLogger("soxara.bot")
 
@@ -528,7 +528,7 @@ class Dialog:
     def show_history(self, limit: int = 5) -> None:
         rows = []
         for w in wallets.list_for(self.uow, wallets.USER, self.user_id, self.livemode):
-            for p in wallets.transactions(self.uow, w.id, limit=limit):
+            for p in ledger.transactions(self.uow, w.id, limit=limit):
                 rows.append((p.seq, p, w.currency))
         rows.sort(key=lambda r: r[0], reverse=True)
         self.say(copy.history([

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import Statement, UTCDateTime, utcnow
 from core.events.events import Event
+from core.wallets import wallets
 
 _EVENT = Statement(
     "INSERT INTO events (id, type, livemode, merchant_id, object_type, object_id, data, created_at) "
@@ -146,7 +147,7 @@ def test_an_overdraft_refused_as_its_savepoint_ends_leaves_no_trace(runtime):
     still roll back alone, entry, postings and all, and the transaction go on."""
     from core.errors import InsufficientFunds
     from core.identity import users
-    from core.wallets import ledger, sandbox, wallets
+    from core.wallets import ledger, sandbox
 
     with runtime.uow() as uow:
         _, a = sandbox.make_buyer(uow, "+231886000001", amount=500)
@@ -162,7 +163,7 @@ def test_an_overdraft_refused_as_its_savepoint_ends_leaves_no_trace(runtime):
         uow.commit()
     assert _count(runtime) == 2
     with runtime.uow() as uow:
-        assert [uow.session.get(ledger.Account, w.id).balance for w in (a, b)] == [500, 0]
+        assert [uow.session.get(wallets.Wallet, w.id).balance for w in (a, b)] == [500, 0]
         assert uow.session.scalar(select(func.count()).select_from(ledger.JournalEntry)
                                   .where(ledger.JournalEntry.obj_id == "tr_x")) == 0
         assert ledger.check(uow) == []
