@@ -12,7 +12,7 @@ from flask import request
 
 from api.errors import ApiError
 from core.db import UnitOfWork
-from core.merchants import merchants
+from core.merchants import keys
 
 KEY = "key"
 USER = "user"
@@ -57,7 +57,7 @@ def authenticate(uow: UnitOfWork, runtime, accepts: str) -> Principal:
     # A valid token of the other kind is a role the route does not serve (403); a token
     # that is not valid at all is 401 whatever its kind.
     if token.startswith("sxm_"):
-        key = merchants.authenticate_key(uow, runtime.secret_key, token)
+        key = keys.authenticate_key(uow, runtime.secret_key, token)
         if key is None:
             raise ApiError(401, "UNAUTHORIZED", "invalid or revoked API key")
         if accepts not in (KEY, KEY_OR_USER):

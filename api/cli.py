@@ -68,17 +68,17 @@ def cmd_worker(args) -> int:
 
 
 def cmd_merchant_create(args) -> int:
-    from core.merchants import merchants
+    from core.merchants import keys, merchants
 
     # The operator's first key can do what any new key does by default, plus what is named:
     # a key mints only within its own scopes, so a first key of `merchant:read
     # api_keys:manage` alone could never mint the default key a merchant's till needs.
-    scopes = list(dict.fromkeys([*merchants.DEFAULT_SCOPES, *(args.scopes or [])]))
+    scopes = list(dict.fromkeys([*keys.DEFAULT_SCOPES, *(args.scopes or [])]))
     rt = _runtime()
     with rt.uow() as uow:
         m = merchants.create_merchant(uow, args.name)
-        test = merchants.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=scopes)
-        live = merchants.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=scopes) if args.live else None
+        test = keys.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=scopes)
+        live = keys.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=scopes) if args.live else None
         uow.commit()
     out = {
         "merchant": {"id": m.id, "name": m.name, "created_at": m.created_at.isoformat()},

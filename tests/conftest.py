@@ -314,12 +314,12 @@ def at_once(n: int, fn) -> list:
 
 
 def create_merchant(runtime, name="Test Shop", scopes=None, live=False):
-    from core.merchants import merchants
+    from core.merchants import keys, merchants
 
     with runtime.uow() as uow:
         m = merchants.create_merchant(uow, name)
-        k = merchants.mint_key(uow, runtime.secret_key, m.id, livemode=live,
-                               scopes=scopes if scopes is not None else list(merchants.SCOPES))
+        k = keys.mint_key(uow, runtime.secret_key, m.id, livemode=live,
+                          scopes=scopes if scopes is not None else list(keys.SCOPES))
         uow.commit()
     return m.id, k.secret
 

@@ -171,13 +171,13 @@ def both_modes(client, runtime):
     """One merchant's test key and live key (Api each, with `.wallet`: its USD wallet of
     that mode, funded with $50), and BOB a user."""
     from core.identity import users
-    from core.merchants import merchants
+    from core.merchants.keys import mint_key
     from core.wallets import adjustments, wallets
 
     mid, test_key = create_merchant(runtime, scopes=["transfers:create", "wallets:read"])
     with runtime.uow() as uow:
-        live_key = merchants.mint_key(uow, runtime.secret_key, mid, livemode=True,
-                                      scopes=["transfers:create", "wallets:read"]).secret
+        live_key = mint_key(uow, runtime.secret_key, mid, livemode=True,
+                            scopes=["transfers:create", "wallets:read"]).secret
         users.get_or_create(uow, BOB)
         keys = []
         for key, live in ((test_key, False), (live_key, True)):
