@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 
 from core.db import utcnow
-from core.messaging import outbox
+from core.messaging import outbox, transports
 from workers.context import runtime_for
 
 log = logging.getLogger("soxara.messages")
 
-_twilio: dict[tuple, outbox.MessageTransport] = {}
+_twilio: dict[tuple, transports.MessageTransport] = {}
 
 
-def transport_for(rt) -> outbox.MessageTransport:
+def transport_for(rt) -> transports.MessageTransport:
     """Twilio when SOXARA_TWILIO_ACCOUNT_SID is set, else the sandbox (which sends nothing)."""
     s = rt.settings
     if not s.twilio_account_sid:
-        return outbox.SandboxTransport()
+        return transports.SandboxTransport()
     key = (s.twilio_account_sid, s.twilio_auth_token, s.whatsapp_number)
     if key not in _twilio:
         from workers.twilio_transport import TwilioTransport

@@ -2,8 +2,9 @@
 
 `send_whatsapp` writes the message in the caller's transaction and asks for delivery
 only after that transaction commits, so nobody is ever told about something that was
-rolled back. A worker then hands the message to the transport (Twilio, or the sandbox,
-which sends nothing: its stored rows are the sandbox outbox that `/dev/messages` lists).
+rolled back. A worker then hands the message to the transport (transports.py: Twilio,
+or the sandbox, which sends nothing: its stored rows are the sandbox outbox that
+`/dev/messages` lists).
 
 Secrets in messages. A message may have to carry a secret (a login code). The `body`
 column is the transcript support reads, so it holds the text with each `sensitive`
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -41,6 +41,7 @@ from core.crypto import Sealer
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.ids import new_id
 from core.jobs import enqueue_after_commit
+from core.messaging.transports import MessageTransport, TransportError
 from core.phones import normalise_e164
 
 MASK = "••••"  # fixed width: a mask must not tell how long the secret was
@@ -86,35 +87,6 @@ class OutboundMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(String(300), nullable=True)
-
-
-class TransportError(Exception):
-    """The provider did not take the message. `permanent`: retrying cannot help."""
-
-    def __init__(self, message: str, *, permanent: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
-
-
-class MessageTransport(Protocol):
-    """What sends a message. Real ones live outside core (workers/twilio_transport.py)."""
-
-    # True when the transport's "recipient" is our own outbox (the sandbox), which keeps
-    # the sealed text for REVEAL_WINDOW so a developer can read what a phone would show.
-    keeps_delivered_copy: bool
-
-    def send(self, to_phone: str, body: str) -> str:
-        """Hand the message over; return the provider's id. Raises TransportError."""
-        ...
-
-
-class SandboxTransport:
-    """Sends nothing: the stored row is the message, marked sent with a fake provider id."""
-
-    keeps_delivered_copy = True
-
-    def send(self, to_phone: str, body: str) -> str:
-        return new_id("SMsandbox")
 
 
 def mask(body: str, sensitive: list[str] | None) -> str:

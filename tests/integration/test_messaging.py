@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from core.db import utcnow
-from core.messaging import outbox
+from core.messaging import outbox, transports
 from workers import messages as worker
 
 PHONE = "+231881234567"
@@ -33,7 +33,7 @@ class Recorder:
             self.calls += 1
             if self.fail and self.fail_to in (None, to_phone):
                 self.fail -= 1
-                raise outbox.TransportError("provider down", permanent=self.permanent)
+                raise transports.TransportError("provider down", permanent=self.permanent)
             self.sent.append((to_phone, body))
             return f"SM{len(self.sent)}"
 
@@ -218,7 +218,7 @@ def test_one_batch_delivers_many_phones_in_order_and_a_failing_phone_holds_back_
 
 def test_deliver_up_to_takes_a_bounded_batch(runtime):
     with runtime.uow() as uow, pytest.raises(ValueError):
-        outbox.deliver_up_to(uow, runtime.secret_key, outbox.SandboxTransport(),
+        outbox.deliver_up_to(uow, runtime.secret_key, transports.SandboxTransport(),
                                 [f"msg_{i}" for i in range(outbox.DELIVER_BATCH + 1)])
 
 
