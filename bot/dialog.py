@@ -32,7 +32,7 @@ from core.errors import (
 from core.identity import users
 from core.ids import new_id
 from core.messaging import conversations
-from core.wallets import ledger, transfers, wallets
+from core.wallets import claims, ledger, transfers, wallets
 
 log = logging.getLogger("soxara.bot")
 
@@ -373,7 +373,7 @@ class Dialog:
             return
         if first:
             self.say(copy.welcome_new(self.msg.profile_name or user.profile_name))
-            waiting = transfers.pending_claims_for(self.uow, self.phone, self.livemode)
+            waiting = claims.pending_claims_for(self.uow, self.phone, self.livemode)
             for t in waiting[:3]:
                 self.say(copy.money_waiting(t.amount, t.currency, self.sender_label(t), t.id))
         else:
@@ -828,7 +828,7 @@ class Dialog:
     def offer_claims(self) -> bool:
         """Offer the money waiting for this number, if any (the login proved the phone, so
         one YES claims it: no code needed)."""
-        waiting = transfers.pending_claims_for(self.uow, self.phone, self.livemode)[:5]
+        waiting = claims.pending_claims_for(self.uow, self.phone, self.livemode)[:5]
         if not waiting:
             return False
         self.goto(S.CLAIM_OFFER, offer=[t.id for t in waiting])
@@ -847,7 +847,7 @@ class Dialog:
             return
         for transfer_id in offer:
             # Each on its own: one that expired meanwhile does not stop the others.
-            self.claim_with(lambda tid=transfer_id: transfers.claim_for_recipient(
+            self.claim_with(lambda tid=transfer_id: claims.claim_for_recipient(
                 self.uow, self.rt, user_id=self.user_id, livemode=self.livemode, transfer_id=tid))
 
     def claim(self, code: str | None) -> None:
@@ -858,7 +858,7 @@ class Dialog:
             self.goto(S.CLAIM_CODE)
             self.say(copy.CLAIM_ASK)
             return
-        outcome = self.claim_with(lambda: transfers.claim(
+        outcome = self.claim_with(lambda: claims.claim(
             self.uow, self.rt, user_id=self.user_id, livemode=self.livemode, claim_code=code))
         # A code that matches nothing may be a typo: the next message is another try.
         self.goto(S.CLAIM_CODE if outcome == "not_found" else S.MENU)

@@ -128,12 +128,12 @@ def test_expired_claim_is_422(buyer, client, runtime):
     from datetime import timedelta
 
     from core.db import utcnow
-    from core.wallets import transfers
+    from core.wallets import claims
     from tests.integration.test_transfers import _sent_to
 
     send(buyer, {"amount": 500, "currency": "USD", "to_phone_number": NEWBIE})
     code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0]
-    transfers.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
+    claims.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
     newbie = Api(client, login(client, runtime, NEWBIE)["access_token"])
     r = newbie.post("/v1/transfers/claim", {"claim_code": code})
     assert r.status_code == 422 and r.get_json()["error"]["code"] == "CLAIM_EXPIRED"

@@ -10,7 +10,7 @@ import pytest
 from core.db import utcnow
 from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
 from core.identity import users
-from core.wallets import ledger, sandbox, transfers, wallets
+from core.wallets import claims, ledger, sandbox, transfers, wallets
 
 ALICE, BOB, NEWBIE, MALLORY = "+231881000001", "+231881000002", "+231881000009", "+231881000666"
 
@@ -95,7 +95,7 @@ def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow:
-        done = transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code.lower())
+        done = claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code.lower())
         uow.commit()
     assert done.status == "claimed"
     with runtime.uow() as uow:
@@ -103,7 +103,7 @@ def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
         assert wallets.system_account(uow, "claims_held", "USD", False).balance == 0
         assert ledger.check(uow) == []
     with runtime.uow() as uow, pytest.raises(InvalidState):
-        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
+        claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
 def test_the_transcript_keeps_the_claim_code_masked(runtime, alice):
@@ -119,15 +119,15 @@ def test_the_logged_in_recipient_claims_by_id(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow, pytest.raises(NotFound):
-        transfers.claim_for_recipient(uow, runtime, user_id=mallory.id, livemode=False, transfer_id=t.id)
+        claims.claim_for_recipient(uow, runtime, user_id=mallory.id, livemode=False, transfer_id=t.id)
     with runtime.uow() as uow:
-        assert [p.id for p in transfers.pending_claims_for(uow, NEWBIE)] == [t.id]
-        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
+        assert [p.id for p in claims.pending_claims_for(uow, NEWBIE)] == [t.id]
+        claims.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
         uow.commit()
     with runtime.uow() as uow:
-        assert _balance(uow, NEWBIE) == 500 and transfers.pending_claims_for(uow, NEWBIE) == []
+        assert _balance(uow, NEWBIE) == 500 and claims.pending_claims_for(uow, NEWBIE) == []
     with runtime.uow() as uow, pytest.raises(InvalidState):
-        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
+        claims.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
 
 
 def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
@@ -137,7 +137,7 @@ def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
         uow.commit()
     for attempt in (code, "WRONGCOD", ""):
         with runtime.uow() as uow, pytest.raises(NotFound):
-            transfers.claim(uow, runtime, user_id=mallory.id, livemode=False, claim_code=attempt)
+            claims.claim(uow, runtime, user_id=mallory.id, livemode=False, claim_code=attempt)
     with runtime.uow() as uow:
         assert _balance(uow, MALLORY) == 0
 
@@ -149,17 +149,17 @@ def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow, pytest.raises(Refused) as e:
-        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code, now=later)
+        claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code, now=later)
     assert e.value.code == "CLAIM_EXPIRED"
     # Test mode would auto-claim; expiry first here, as the window passed.
-    assert transfers.expire_due(runtime, later) == 1
-    assert transfers.expire_due(runtime, later) == 0, "a second sweep returns nothing twice"
+    assert claims.expire_due(runtime, later) == 1
+    assert claims.expire_due(runtime, later) == 0, "a second sweep returns nothing twice"
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "expired"
         assert _balance(uow, ALICE) == 100000
         assert ledger.check(uow) == []
     with runtime.uow() as uow, pytest.raises(Refused):
-        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
+        claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
 def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
@@ -171,7 +171,7 @@ def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
     go negative, the second return would go through and ALICE get her 500 back twice."""
     t, _, _ = _pending(runtime, alice)
     later = utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1)
-    assert transfers.expire_due(runtime, later) == 1
+    assert claims.expire_due(runtime, later) == 1
     with runtime.uow() as uow, pytest.raises(InsufficientFunds):  # at the commit on PostgreSQL
         held = wallets.system_account(uow, "claims_held", "USD", False)
         ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=False,
@@ -185,8 +185,8 @@ def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
 
 def test_test_mode_claims_complete_by_themselves(runtime, alice):
     t, _, _ = _pending(runtime, alice)
-    assert transfers.auto_claim_due(runtime, utcnow()) == 0
-    assert transfers.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
+    assert claims.auto_claim_due(runtime, utcnow()) == 0
+    assert claims.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "claimed"
         assert _balance(uow, NEWBIE) == 500
@@ -229,7 +229,7 @@ def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(r
 def test_live_mode_never_auto_claims(runtime):
     t = _live_send_to_newbie(runtime, 100, "LRD", funds=10000)
     assert t.auto_claim_at is None
-    assert transfers.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
+    assert claims.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
 
 
 def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
@@ -241,15 +241,15 @@ def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0].strip()
-    for attempt in (lambda uow: transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code),
-                    lambda uow: transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False,
-                                                              transfer_id=t.id)):
+    for attempt in (lambda uow: claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code),
+                    lambda uow: claims.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False,
+                                                           transfer_id=t.id)):
         with runtime.uow() as uow, pytest.raises(NotFound):
             attempt(uow)
     with runtime.uow() as uow:
         assert wallets.system_account(uow, "claims_held", "USD", True).balance == 400
-        assert transfers.pending_claims_for(uow, NEWBIE, livemode=False) == []
-        done = transfers.claim(uow, runtime, user_id=newbie.id, livemode=True, claim_code=code)
+        assert claims.pending_claims_for(uow, NEWBIE, livemode=False) == []
+        done = claims.claim(uow, runtime, user_id=newbie.id, livemode=True, claim_code=code)
         uow.commit()
     assert done.status == "claimed"
     with runtime.uow() as uow:
