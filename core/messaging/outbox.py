@@ -103,6 +103,23 @@ def mask(body: str, sensitive: list[str] | None) -> str:
     return masked
 
 
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A message as `send_whatsapp` wrote it: plain data, since the row goes with the
+    transaction's next statement (a hot statement) and the session does not hold it. Its
+    `seq` is the database's, known only once written."""
+
+    id: str
+    to_phone: str
+    channel: str
+    body: str
+    sealed_body: bytes | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+
+
 _QUEUE = Statement(
     "INSERT INTO outbound_messages (id, to_phone, channel, body, sealed_body, status, attempts, "
     "next_attempt_at, created_at) VALUES (:id, :to_phone, :channel, :body, :sealed_body, :status, "
@@ -111,7 +128,7 @@ _QUEUE = Statement(
 
 
 def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
-                  sensitive: list[str] | None = None, now: datetime | None = None) -> OutboundMessage:
+                  sensitive: list[str] | None = None, now: datetime | None = None) -> QueuedMessage:
     """Send `body` to the WhatsApp number `to_phone` (E.164) once this transaction commits.
 
     `sensitive`: values inside `body` (a code, a PIN) that the transcript must not keep;
@@ -123,14 +140,12 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
         raise ValueError(f"WhatsApp messages are at most {MAX_BODY} characters")
     now = now or utcnow()
     masked = mask(body, sensitive)
-    row = {
-        "id": new_id("msg"), "to_phone": normalise_e164(to_phone), "channel": "whatsapp", "body": masked,
-        "sealed_body": Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
-        "status": "queued", "attempts": 0, "next_attempt_at": now + GRACE, "created_at": now,
-    }
-    uow.defer(_QUEUE, row)
-    # Not attached to the session (the row goes with the next statement); seq is unset.
-    msg = OutboundMessage(**row)
+    msg = QueuedMessage(
+        id=new_id("msg"), to_phone=normalise_e164(to_phone), channel="whatsapp", body=masked,
+        sealed_body=Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
+        status="queued", attempts=0, next_attempt_at=now + GRACE, created_at=now,
+    )
+    uow.defer(_QUEUE, dict(vars(msg)))
     enqueue_after_commit(uow, rt.jobs, DELIVER_JOB, msg.id)
     return msg
 

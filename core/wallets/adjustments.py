@@ -13,7 +13,7 @@ from core.ids import new_id
 from core.wallets import ledger, wallets
 
 
-def adjust(uow: UnitOfWork, *, wallet_id: str, amount: int, reason: str) -> ledger.JournalEntry:
+def adjust(uow: UnitOfWork, *, wallet_id: str, amount: int, reason: str) -> ledger.PostedEntry:
     reason = (reason or "").strip()
     if len(reason) < 3:
         raise InvalidInput("an adjustment needs a written reason", field="reason")

@@ -24,6 +24,7 @@ the row locks are taken only then, so a busy wallet is locked for one round trip
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
@@ -105,13 +106,26 @@ _INSERT_POSTING = Statement(
     created_at=UTCDateTime())
 
 
+@dataclass(frozen=True)
+class PostedEntry:
+    """A journal entry as `post` wrote it: plain data, since its rows are written by hot
+    statements and the session does not hold them."""
+
+    id: str
+    kind: str
+    obj_type: str
+    obj_id: str
+    livemode: bool
+    currency: str
+    memo: str
+    created_at: datetime
+
+
 def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bool,
-         currency: str, legs: list[tuple[str, int]], memo: str = "") -> JournalEntry:
+         currency: str, legs: list[tuple[str, int]], memo: str = "") -> PostedEntry:
     """Move money: one balanced entry, written with the transaction's next statement or
     its commit. That is where an overdraft raises InsufficientFunds (at once on SQLite);
-    the caller's transaction (or savepoint) then rolls back and nothing has moved.
-
-    The entry returned is not attached to the session (it is written by a hot statement)."""
+    the caller's transaction (or savepoint) then rolls back and nothing has moved."""
     check_currency(currency)
     merged: dict[str, int] = defaultdict(int)
     for account_id, amount in legs:
@@ -124,11 +138,9 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
 
     s = uow.session
     now = utcnow()
-    entry = JournalEntry(id=new_id("jrn"), kind=kind, obj_type=obj_type, obj_id=obj_id,
-                         livemode=livemode, currency=currency, memo=memo[:500], created_at=now)
-    uow.defer(_INSERT_ENTRY, {"id": entry.id, "kind": kind, "obj_type": obj_type, "obj_id": obj_id,
-                              "livemode": livemode, "currency": currency, "memo": entry.memo,
-                              "created_at": now})
+    entry = PostedEntry(id=new_id("jrn"), kind=kind, obj_type=obj_type, obj_id=obj_id, livemode=livemode,
+                        currency=currency, memo=memo[:500], created_at=now)
+    uow.defer(_INSERT_ENTRY, dict(vars(entry)))
     for account_id in sorted(merged):  # fixed lock order: no deadlocks between entries
         amount = merged[account_id]
         where = {"account_id": account_id, "currency": currency, "livemode": livemode}

@@ -67,6 +67,32 @@ class Transfer(Base):
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+@dataclass(frozen=True)
+class SentTransfer:
+    """A transfer as `send` wrote it: plain data, since the row is written by a hot
+    statement and the session does not hold it. Change a transfer through the row
+    (`claims.locked`), never through this."""
+
+    id: str
+    livemode: bool
+    sender_type: str
+    sender_id: str
+    sender_wallet_id: str
+    to_phone_number: str
+    amount: int
+    currency: str
+    note: str | None
+    status: str
+    created_at: datetime
+    recipient_user_id: str | None = None
+    claim_code_hash: str | None = None
+    claim_expires_at: datetime | None = None
+    auto_claim_at: datetime | None = None
+    succeeded_at: datetime | None = None
+    claimed_at: datetime | None = None
+    expired_at: datetime | None = None
+
+
 _COLUMNS = ("id", "livemode", "sender_type", "sender_id", "sender_wallet_id", "to_phone_number",
             "recipient_user_id", "amount", "currency", "note", "status", "claim_code_hash",
             "claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")
@@ -93,7 +119,7 @@ FROM (SELECT 1 AS one) o
 _PARTIES_OF = {kind: Statement(_PARTIES.format(label=label)) for kind, label in _LABEL.items()}
 
 
-def snapshot(t: Transfer) -> dict:
+def snapshot(t: Transfer | SentTransfer) -> dict:
     """The transfer as the outside world sees it (events carry this)."""
     return {
         "id": t.id, "object": "transfer", "livemode": t.livemode, "amount": t.amount,
@@ -105,7 +131,7 @@ def snapshot(t: Transfer) -> dict:
     }
 
 
-def record_events(uow: UnitOfWork, t: Transfer, *types: str) -> None:
+def record_events(uow: UnitOfWork, t: Transfer | SentTransfer, *types: str) -> None:
     """Record each of `types` for the transfer as it is now (one snapshot for all)."""
     state = snapshot(t)
     for type_ in types:
@@ -139,7 +165,7 @@ def _shown(label: str) -> str:
 
 
 def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_phone: str,
-         note: str | None = None, now: datetime | None = None) -> Transfer:
+         note: str | None = None, now: datetime | None = None) -> SentTransfer:
     """Send `amount` minor units of `currency` to the phone `to_phone` (E.164).
 
     Raises InsufficientFunds (nothing moves) or InvalidInput (sending to yourself).
@@ -164,18 +190,14 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         raise InsufficientFunds("insufficient funds")
     if src_id is None:  # a first transfer in this currency: the wallet is made now
         src_id = wallets.wallet_for(uow, sender.kind, sender.id, currency, sender.livemode).id
-    t = Transfer(id=new_id("tr"), livemode=sender.livemode, sender_type=sender.kind,
-                 sender_id=sender.id, sender_wallet_id=src_id, to_phone_number=to_phone,
-                 recipient_user_id=None, amount=amount, currency=currency,
-                 note=(note or None) and note[:200], claim_code_hash=None, claim_expires_at=None,
-                 auto_claim_at=None, created_at=now, succeeded_at=None)
+    new = {"id": new_id("tr"), "livemode": sender.livemode, "sender_type": sender.kind,
+           "sender_id": sender.id, "sender_wallet_id": src_id, "to_phone_number": to_phone,
+           "amount": amount, "currency": currency, "note": (note or None) and note[:200], "created_at": now}
     money = format_amount(amount, currency)
     if recipient_id is not None:
         if dst_id is None:
             dst_id = wallets.wallet_for(uow, wallets.USER, recipient_id, currency, sender.livemode).id
-        t.recipient_user_id = recipient_id
-        t.status = "succeeded"
-        t.succeeded_at = now
+        t = SentTransfer(**new, status="succeeded", recipient_user_id=recipient_id, succeeded_at=now)
         _insert(uow, t)
         ledger.post(uow, kind="transfer", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                     currency=currency, legs=[(src_id, -amount), (dst_id, amount)])
@@ -185,11 +207,9 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
 
     code = random_string(CLAIM_CODE_LENGTH, CLAIM_ALPHABET)
     held = wallets.system_account(uow, "claims_held", currency, sender.livemode)
-    t.status = "pending_claim"
-    t.claim_code_hash = hash_claim_code(rt, code)
-    t.claim_expires_at = now + timedelta(hours=rt.settings.claim_window_hours)
-    if not sender.livemode:
-        t.auto_claim_at = now + TEST_AUTO_CLAIM_AFTER
+    t = SentTransfer(**new, status="pending_claim", claim_code_hash=hash_claim_code(rt, code),
+                     claim_expires_at=now + timedelta(hours=rt.settings.claim_window_hours),
+                     auto_claim_at=None if sender.livemode else now + TEST_AUTO_CLAIM_AFTER)
     _insert(uow, t)
     ledger.post(uow, kind="transfer_hold", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                 currency=currency, legs=[(src_id, -amount), (held.id, amount)])
@@ -204,9 +224,9 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     return t
 
 
-def _insert(uow: UnitOfWork, t: Transfer) -> None:
-    """Write a new transfer with the statements that follow it. `t` stays out of the
-    session: later changes to it go through `claims.locked`, which loads the row."""
+def _insert(uow: UnitOfWork, t: SentTransfer) -> None:
+    """Write a new transfer with the statements that follow it. The session does not
+    hold it: later changes go through `claims.locked`, which loads the row."""
     uow.defer(_INSERT, {c: getattr(t, c) for c in _COLUMNS})
 
 

@@ -252,3 +252,40 @@ def test_a_forked_process_connects_anew_and_leaves_the_parents_connections_alone
         time.sleep(0.05)
     else:
         raise AssertionError("the child's server process outlived it")
+
+
+def test_what_a_hot_write_returns_is_plain_data(runtime):
+    """send_whatsapp, ledger.post and transfers.send write with hot statements, so the
+    session never holds what they wrote. What they return is therefore a frozen value,
+    not an ORM object: nobody can change it believing the change will be saved. It says
+    what the row says."""
+    import dataclasses
+
+    from core.db import Base
+    from core.identity import users
+    from core.messaging import outbox
+    from core.wallets import ledger, sandbox, transfers, wallets
+    from core.wallets.transfers import Transfer
+
+    with runtime.uow() as uow:
+        alice, a = sandbox.make_buyer(uow, "+231881000001")
+        bob = users.get_or_create(uow, "+231881000002")
+        b = wallets.wallet_for(uow, wallets.USER, bob.id, "USD", False)
+        msg = outbox.send_whatsapp(uow, runtime, bob.phone_number, "code 123456", sensitive=["123456"])
+        entry = ledger.post(uow, kind="transfer", obj_type="transfer", obj_id="tr_x", livemode=False,
+                            currency="USD", legs=[(a.id, -100), (b.id, 100)], memo="hot")
+        sent = transfers.send(uow, runtime, sender=transfers.Party("user", alice.id, False), amount=250,
+                              currency="USD", to_phone=bob.phone_number, note="lunch")
+        # Read back in the same transaction: the writes go with these reads, and the
+        # message is not delivered yet (that happens after the commit).
+        rows = [(msg, outbox.get(uow, msg.id)), (entry, uow.session.get(ledger.JournalEntry, entry.id)),
+                (sent, uow.session.get(Transfer, sent.id))]
+        for value, row in rows:
+            assert dataclasses.is_dataclass(value) and not isinstance(value, Base), type(value)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                value.id = "changed"  # type: ignore[misc]
+            assert {f.name: getattr(value, f.name) for f in dataclasses.fields(value)} == \
+                {f.name: getattr(row, f.name) for f in dataclasses.fields(value)}
+        uow.commit()
+    assert (sent.status, sent.recipient_user_id, sent.note) == ("succeeded", bob.id, "lunch")
+    assert msg.body == f"code {outbox.MASK}" and entry.memo == "hot"
