@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger,
     Index,
     Integer,
     LargeBinary,
@@ -38,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import Sealer
-from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
+from core.db import Base, Seq, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.ids import new_id
 from core.jobs import enqueue_after_commit
 from core.messaging.transports import MessageTransport, TransportError
@@ -55,8 +54,6 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 REVEAL_WINDOW = timedelta(minutes=15)
 DELIVER_JOB = "workers.messages.deliver"
 
-# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
-Seq = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class OutboundMessage(Base):

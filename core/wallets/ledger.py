@@ -28,11 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     ForeignKey,
     Index,
-    Integer,
     String,
     func,
     or_,
@@ -43,13 +41,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.util import identity_key
 
 from core.amounts import check_currency, is_minor_units
-from core.db import Base, Money, Statement, UnitOfWork, UTCDateTime, refuse_on_violation, utcnow
+from core.db import (
+    Base,
+    Money,
+    Seq,
+    Statement,
+    UnitOfWork,
+    UTCDateTime,
+    refuse_on_violation,
+    utcnow,
+)
 from core.errors import InsufficientFunds
 from core.ids import new_id
 from core.wallets.wallets import Wallet
-
-# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
-Seq = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class JournalEntry(Base):
