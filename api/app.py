@@ -9,9 +9,9 @@ from flask import Flask, g
 
 from api import errors
 from api.blueprint import CONVERTERS, v1
-from api.trace import install_logging, new_trace_id
 from core.config import Settings
 from core.runtime import Runtime
+from core.tracing import install_logging, new_trace_id
 
 ROUTE_MODULES = [
     "api.routes.merchant",

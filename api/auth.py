@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from flask import request
 
 from api.errors import ApiError
-from core import merchants
 from core.db import UnitOfWork
+from core.merchants import keys
 
 KEY = "key"
 USER = "user"
@@ -57,14 +57,14 @@ def authenticate(uow: UnitOfWork, runtime, accepts: str) -> Principal:
     # A valid token of the other kind is a role the route does not serve (403); a token
     # that is not valid at all is 401 whatever its kind.
     if token.startswith("sxm_"):
-        key = merchants.authenticate_key(uow, runtime.secret_key, token)
+        key = keys.authenticate_key(uow, runtime.secret_key, token)
         if key is None:
             raise ApiError(401, "UNAUTHORIZED", "invalid or revoked API key")
         if accepts not in (KEY, KEY_OR_USER):
             raise ApiError(403, "FORBIDDEN", "this route takes a user's access token, not an API key")
         return Principal(kind="key", merchant_id=key.merchant_id, livemode=key.livemode,
                          key_id=key.id, key_prefix=key.prefix, scopes=key.scope_list)
-    from core import sessions
+    from core.identity import sessions
 
     found = sessions.authenticate_access_token(uow, runtime.settings, token)
     if found is None:
@@ -93,7 +93,7 @@ def require_step_up(ctx) -> None:
     """
     if ctx.principal.kind != "user":
         return
-    from core import pins
+    from core.identity import pins
 
     pins.check_step_up(ctx.uow, ctx.runtime, ctx.principal.user_id, ctx.principal.session_id,
                        request.headers.get(STEP_UP_HEADER, "").strip() or None)

@@ -68,17 +68,17 @@ def cmd_worker(args) -> int:
 
 
 def cmd_merchant_create(args) -> int:
-    from core import merchants
+    from core.merchants import keys, merchants
 
     # The operator's first key can do what any new key does by default, plus what is named:
     # a key mints only within its own scopes, so a first key of `merchant:read
     # api_keys:manage` alone could never mint the default key a merchant's till needs.
-    scopes = list(dict.fromkeys([*merchants.DEFAULT_SCOPES, *(args.scopes or [])]))
+    scopes = list(dict.fromkeys([*keys.DEFAULT_SCOPES, *(args.scopes or [])]))
     rt = _runtime()
     with rt.uow() as uow:
         m = merchants.create_merchant(uow, args.name)
-        test = merchants.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=scopes)
-        live = merchants.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=scopes) if args.live else None
+        test = keys.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=scopes)
+        live = keys.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=scopes) if args.live else None
         uow.commit()
     out = {
         "merchant": {"id": m.id, "name": m.name, "created_at": m.created_at.isoformat()},
@@ -94,8 +94,8 @@ def cmd_merchant_create(args) -> int:
 
 
 def cmd_sandbox_buyer(args) -> int:
-    from core import sandbox
     from core.phones import normalise_local
+    from core.wallets import sandbox
 
     if Settings.from_env().production:
         print("soxara: sandbox buyers are test-mode users; they exist in production only for "
@@ -111,7 +111,7 @@ def cmd_sandbox_buyer(args) -> int:
 
 
 def cmd_ledger_check(args) -> int:
-    from core import ledger
+    from core.wallets import ledger
 
     rt = _runtime(jobs=False)
     with rt.uow() as uow:
@@ -123,7 +123,7 @@ def cmd_ledger_check(args) -> int:
 
 
 def cmd_ledger_adjust(args) -> int:
-    from core import adjustments, wallets
+    from core.wallets import adjustments, wallets
 
     rt = _runtime(jobs=False)
     with rt.uow() as uow:

@@ -6,7 +6,7 @@ import json
 
 from flask import Response
 
-from api.trace import current_trace_id
+from core.tracing import current_trace_id
 
 
 def dumps(obj) -> bytes:

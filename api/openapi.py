@@ -37,7 +37,8 @@ from marshmallow import fields as ma_fields
 from api.auth import KEY, KEY_OR_USER, NONE, USER
 from api.blueprint import ObjectId
 from api.endpoint import MUTATING, EndpointSpec
-from api.schemas.fields import CURRENCIES, MAX_AMOUNT, Amount, Currency, Phone
+from api.schemas.fields import Amount, Currency, Phone
+from core.amounts import CURRENCIES, MAX_AMOUNT
 
 OPENAPI_VERSION = "3.1.0"
 EXTENSION_KEY = "soxara.openapi"

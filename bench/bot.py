@@ -107,10 +107,12 @@ def seed(env: dict, phones: int) -> None:
     """Phones as people who logged in earlier today: a user, a PIN, money, a session."""
     from datetime import timedelta
 
-    from core import adjustments, conversations, pins, users, wallets
     from core.config import Settings
     from core.db import utcnow
+    from core.identity import pins, users
+    from core.messaging import conversations
     from core.runtime import Runtime
+    from core.wallets import adjustments, wallets
 
     rt = Runtime(Settings.from_env(env))
     with rt.uow() as uow:
@@ -186,9 +188,9 @@ def _aftermath(env: dict) -> dict:
     """What the chatting did: transfers made, replies queued and sent, and the ledger."""
     import sqlalchemy as sa
 
-    from core import ledger
     from core.config import Settings
     from core.runtime import Runtime
+    from core.wallets import ledger
 
     rt = Runtime(Settings.from_env(env))
     with rt.uow() as uow:

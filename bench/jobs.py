@@ -38,7 +38,7 @@ def run(worker_class, rt, n: int) -> dict:
     """Queue n deliveries, then drain them with `worker_class`: its figures."""
     from rq import Queue
 
-    from core import messaging
+    from core.messaging import outbox
     from workers import context
     from workers.queue import RQQueue
 
@@ -48,7 +48,7 @@ def run(worker_class, rt, n: int) -> dict:
     ids = []
     for i in range(n):
         with rt.uow() as uow:
-            ids.append(messaging.send_whatsapp(uow, rt, f"+23188{i:07d}", f"bench message {i}").id)
+            ids.append(outbox.send_whatsapp(uow, rt, f"+23188{i:07d}", f"bench message {i}").id)
             uow.commit()
     context.set_process_runtime(rt)  # what the worker's jobs run against (a fork inherits it)
     try:
@@ -59,7 +59,7 @@ def run(worker_class, rt, n: int) -> dict:
         context.set_process_runtime(None)
         q.queue.delete(delete_jobs=True)
     with rt.uow() as uow:
-        sent = sum(1 for i in ids if messaging.get(uow, i).status == "sent")
+        sent = sum(1 for i in ids if outbox.get(uow, i).status == "sent")
     return {"name": worker_class.__name__, "jobs": n, "seconds": elapsed, "per_second": n / elapsed,
             "cpu_ms_per_job": cpu * 1000 / n, "sent": sent}
 

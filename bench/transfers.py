@@ -15,7 +15,7 @@
    least a transfer takes. One transaction: the journal entry, the transfer row, the two
    balances in account-id order by conditional `UPDATE … RETURNING balance` (the row
    lock, the no-overdraft check and the new balance in one statement), the two postings
-   with `balance_after`; COMMIT. What core.ledger.post does, without the API around it;
+   with `balance_after`; COMMIT. What core.wallets.ledger.post does, without the API around it;
 5. a second baseline, to split the gap: raw SQL that sends PostgreSQL exactly what one
    API transfer sends it (its prepared statements, 7 round trips, one commit; see
    `_ReplicaClient`), without the Python around it;
@@ -82,9 +82,10 @@ def seed(env: dict, n: int) -> list[Person]:
     """n people, through core: funded test wallet, PIN, session and step-up token."""
     from sqlalchemy import select
 
-    from core import pins, sandbox, sessions
     from core.config import Settings
+    from core.identity import pins, sessions
     from core.runtime import Runtime
+    from core.wallets import sandbox
 
     rt = Runtime(Settings.from_env(env))
     people = []
@@ -175,7 +176,7 @@ class _ProcFlaskClient(_ApiClient):
         return self.http.request("POST", "/transfers", body, headers) == 201
 
 
-# Conditional: never below zero (the same condition core.ledger.post puts on the row).
+# Conditional: never below zero (the same condition core.wallets.ledger.post puts on the row).
 DEBIT_OR_CREDIT = ("UPDATE accounts SET balance = balance + %(amount)s WHERE id = %(id)s "
                    "AND (may_go_negative OR balance + %(amount)s >= 0) RETURNING balance")
 ENTRY = ("INSERT INTO journal_entries (id, kind, obj_type, obj_id, livemode, currency, memo, created_at) "
@@ -252,14 +253,18 @@ class _ReplicaClient(_RawClient):
 
     def __init__(self, load: Transfers):
         super().__init__(load)
-        from core import events, idempotency, ledger, messaging, pins, sessions, transfers
+        from core import idempotency
+        from core.events import events
+        from core.identity import pins, sessions
+        from core.messaging import outbox
+        from core.wallets import ledger, transfers
 
         self.statements = {
             "session": sessions._LIVE_SESSION, "step_up": pins._LIVE_STEP_UP,
             "claim": idempotency._LOOKUP_LOCKED, "store": idempotency._STORE,
             "parties": transfers._PARTIES_OF["user"], "transfer": transfers._INSERT,
             "entry": ledger._INSERT_ENTRY, "move": ledger._MOVE, "posting": ledger._INSERT_POSTING,
-            "event": events._INSERT, "notice": messaging._QUEUE,
+            "event": events._INSERT, "notice": outbox._QUEUE,
         }
         with self.conn.cursor() as cur:
             for stmt in self.statements.values():
@@ -325,9 +330,9 @@ def aftermath(env: dict, people: list[Person]) -> dict:
     """The ledger check over every row both ways wrote, and money conserved to the cent."""
     import sqlalchemy as sa
 
-    from core import ledger
     from core.config import Settings
     from core.runtime import Runtime
+    from core.wallets import ledger
 
     rt = Runtime(Settings.from_env(env))
     try:

@@ -1,6 +1,6 @@
 """Everything the bot says, in one place.
 
-Short lines for small screens. Amounts read `$12.50` and `LRD 1,000.00` (core.money);
+Short lines for small screens. Amounts read `$12.50` and `LRD 1,000.00` (core.amounts);
 a confirmation spells the currency out, because in Liberia "$" can mean either dollar.
 Every message about money ends with the id (`Ref tr_…`) a support agent looks up.
 """
@@ -8,7 +8,7 @@ Every message about money ends with the id (`Ref tr_…`) a support agent looks 
 from __future__ import annotations
 
 from core import names
-from core.money import format_amount
+from core.amounts import format_amount
 
 METHODS = {"mtn_momo": "MTN MoMo", "orange_money": "Orange Money"}
 

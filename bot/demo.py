@@ -16,16 +16,17 @@ DEMO_USERS = (("+231886100001", "Musu"), ("+231886100002", "Kollie"))
 def seed(rt) -> dict:
     from sqlalchemy import select
 
-    from core import merchants, sandbox
-    from core.events import iso
+    from core.events.events import iso
+    from core.merchants import keys, merchants
+    from core.wallets import sandbox
 
     with rt.uow() as uow:
         m = uow.session.scalar(select(merchants.Merchant).where(merchants.Merchant.name == DEMO_MERCHANT)
                                .order_by(merchants.Merchant.id).limit(1))
         if m is None:
             m = merchants.create_merchant(uow, DEMO_MERCHANT)
-        key = merchants.mint_key(uow, rt.secret_key, m.id, livemode=False,
-                                 scopes=list(merchants.SCOPES))
+        key = keys.mint_key(uow, rt.secret_key, m.id, livemode=False,
+                            scopes=list(keys.SCOPES))
         people = []
         for phone, name in DEMO_USERS:
             u, w = sandbox.make_buyer(uow, phone)

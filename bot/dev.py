@@ -21,10 +21,10 @@ from flask import Blueprint, Response, current_app, request
 from api import jsonbody
 from api.envelope import error_body, respond, success_body
 from bot.webhook import WEBHOOK_PATH, public_url_for
-from core import messaging
 from core.db import utcnow
 from core.errors import InvalidInput
-from core.events import iso
+from core.events.events import iso
+from core.messaging import outbox
 from core.phones import normalise_e164, normalise_local
 
 dev = Blueprint("dev", __name__)
@@ -112,7 +112,7 @@ def messages():
     with rt.uow() as uow:
         # The sandbox's "phone" shows what the person received, codes included: all of it
         # (a client may count the items), up to a bound no sandbox chat comes near.
-        items = messaging.outbox_for(uow, phone, limit=DEV_MESSAGES_MAX, secret_key=rt.secret_key)
+        items = outbox.outbox_for(uow, phone, limit=DEV_MESSAGES_MAX, secret_key=rt.secret_key)
     return respond(200, success_body({"items": [
         {"id": m.id, "to": m.to, "body": m.body,
          "created_at": iso(m.created_at)}

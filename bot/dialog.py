@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from bot import copy, parse, services
 from bot.flows import balance, login, registry
 from bot.flows.base import LOGGED_OUT, MENU, NEW, RESTING, SESSION_IDLE, Turn
-from core import conversations
 from core.db import UnitOfWork, utcnow
+from core.messaging import conversations
 
 log = logging.getLogger("soxara.bot")
 
@@ -64,7 +64,7 @@ def judge_login_code(uow: UnitOfWork, rt, msg: Inbound,
                      now: datetime | None = None) -> services.CodeVerdict | None:
     """If this message answers a login-code step, core's verdict on the code; else None.
 
-    Runs before `uow` has begun: core.otp judges a code in a transaction of its own,
+    Runs before `uow` has begun: core.identity.otp judges a code in a transaction of its own,
     which must neither wait on our conversation lock (SQLite has one writer; on
     PostgreSQL the wait would be invisible to its deadlock detector) nor be undone by
     our rollback (a wrong try has to stay counted).

@@ -1,6 +1,6 @@
 """Reading what people type: keywords, amounts, currencies, numbers, yes and no.
 
-Pure functions: no database, no Flask. Amounts go through core.money, so the bot and
+Pure functions: no database, no Flask. Amounts go through core.amounts, so the bot and
 the API agree on what `1,000` means (a thousand: a comma groups thousands; `12,50` is
 refused rather than guessed).
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from core.amounts import parse_amount
 from core.errors import InvalidInput
-from core.money import parse_amount
 from core.phones import normalise_local
 
 # Longest message worth reading: anything past this is not an answer to a menu.
@@ -78,7 +78,7 @@ class AmountReading:
 def amount_and_currency(text: str) -> AmountReading:
     """`12.50`, `12.50 USD`, `USD 12.50`, `$12.50`, `LRD 1,000`, `1000lrd`.
 
-    Raises InvalidInput (field "amount") with core.money's code: AMOUNT_TOO_SMALL,
+    Raises InvalidInput (field "amount") with core.amounts's code: AMOUNT_TOO_SMALL,
     AMOUNT_TOO_LARGE or VALIDATION_ERROR.
     """
     t = text.strip()

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core import messaging, otp, pins
+from core.identity import otp, pins
+from core.messaging import outbox
 
 
 def reply(uow, rt, phone: str, body: str) -> None:
     """Say something to the phone: stored (as the transcript's outbound line) with this
     transaction, delivered by a worker once it commits."""
-    messaging.send_whatsapp(uow, rt, phone, body[: messaging.MAX_BODY])
+    outbox.send_whatsapp(uow, rt, phone, body[: outbox.MAX_BODY])
 
 
 # --- login codes -------------------------------------------------------------------------
@@ -24,7 +25,7 @@ def reply(uow, rt, phone: str, body: str) -> None:
 def issue_code(uow, rt, phone: str) -> None:
     """Send a login code into the chat. Raises RateLimited.
 
-    The chat's codes are its own (core.otp.CHAT_LOGIN): the message asking for one comes
+    The chat's codes are its own (core.identity.otp.CHAT_LOGIN): the message asking for one comes
     from the phone's own WhatsApp, so only the phone spends their limit, and nothing
     asked for or guessed over the API replaces or burns them."""
     otp.issue(uow, rt, phone, purpose=otp.CHAT_LOGIN)
@@ -37,7 +38,7 @@ def code_waiting_since(uow, phone: str, now: datetime) -> datetime | None:
 
 @dataclass(frozen=True)
 class CodeVerdict:
-    """core.otp's judgement of a code typed into the chat."""
+    """core.identity.otp's judgement of a code typed into the chat."""
 
     user_id: str | None = None  # set when the code was right
     dead: bool = False          # expired, replaced, burned or used: a new one is needed
@@ -49,7 +50,7 @@ class CodeVerdict:
 
 
 def judge_code(uow, rt, phone: str, code: str) -> CodeVerdict:
-    """Check a login code. core.otp counts the try in a transaction of its own and spends
+    """Check a login code. core.identity.otp counts the try in a transaction of its own and spends
     a right code in `uow`, which must not have begun yet (SQLite has one writer)."""
     try:
         user = otp.verify(uow, rt, phone, code, purpose=otp.CHAT_LOGIN)
@@ -86,7 +87,7 @@ def set_pin(uow, user_id: str, pin: str, current_pin: str | None = None) -> None
 
 
 def check_pin(uow, user_id: str, pin: str) -> PinCheck:
-    """core.pins' verdict. A wrong try is written in `uow` and counts towards the lockout
+    """core.identity.pins' verdict. A wrong try is written in `uow` and counts towards the lockout
     only if `uow` commits, which the bot always does (it commits its reply), so this must
     never run inside a savepoint that is rolled back."""
     try:

@@ -22,7 +22,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, bindparam, create_engine, event, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -74,6 +83,9 @@ class UTCDateTime(TypeDecorator):
 
 # Minor units of money: 64-bit everywhere; SQLite's INTEGER is already 64-bit.
 Money = BigInteger
+# An arrival-order key (postings, outbound messages): SQLite only autoincrements an
+# INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def driver_url(url: str) -> str:
@@ -228,7 +240,7 @@ def database_unavailable(e: BaseException) -> str | None:
 # (no network, one writer) each simply runs at once through SQLAlchemy.
 
 # Constraints whose violation is a refusal of the operation, not a bug: constraint name ->
-# the domain error to raise instead (core.ledger's no-overdraft rule: InsufficientFunds).
+# the domain error to raise instead (core.wallets.ledger's no-overdraft rule: InsufficientFunds).
 # A deferred write is refused where its batch is sent: the next read, savepoint or commit.
 _REFUSALS: dict[str, Callable[[], Exception]] = {}
 

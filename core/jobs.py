@@ -14,7 +14,7 @@ jobs and the rows that back them:
 - `workers.messages.deliver`: `outbound_messages.next_attempt_at`, due `GRACE` after the
   message was written (`workers.messages.retry_due` sends it);
 - `workers.deposits.advance`: `deposits.next_check_at`, due at once
-  (`core.deposits.advance_due` asks the rail).
+  (`core.wallets.deposits.advance_due` asks the rail).
 """
 
 from __future__ import annotations

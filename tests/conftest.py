@@ -314,12 +314,12 @@ def at_once(n: int, fn) -> list:
 
 
 def create_merchant(runtime, name="Test Shop", scopes=None, live=False):
-    from core import merchants
+    from core.merchants import keys, merchants
 
     with runtime.uow() as uow:
         m = merchants.create_merchant(uow, name)
-        k = merchants.mint_key(uow, runtime.secret_key, m.id, livemode=live,
-                               scopes=scopes if scopes is not None else list(merchants.SCOPES))
+        k = keys.mint_key(uow, runtime.secret_key, m.id, livemode=live,
+                          scopes=scopes if scopes is not None else list(keys.SCOPES))
         uow.commit()
     return m.id, k.secret
 
@@ -345,10 +345,10 @@ def otp_sent_to(runtime, phone: str) -> str:
     by opening the sealed copy (the stored transcript only has it masked)."""
     import re
 
-    from core import messaging
+    from core.messaging import outbox
 
     with runtime.uow() as uow:
-        items = messaging.outbox_for(uow, phone, 20, secret_key=runtime.secret_key)
+        items = outbox.outbox_for(uow, phone, 20, secret_key=runtime.secret_key)
     for item in reversed(items):
         m = re.search(r"\b(\d{6})\b", item.body)
         if m:
@@ -374,7 +374,7 @@ def user_token(client, runtime, phone: str = TEST_PHONE) -> str:
 def signed_in(rt, user_id: str, pin: str = "2468") -> tuple[str, str]:
     """(access token, step-up token) for a user, made through core: a PIN, a session and
     a step-up, as the API's login and step-up would leave them."""
-    from core import pins, sessions
+    from core.identity import pins, sessions
 
     with rt.uow() as uow:
         pins.set_pin(uow, user_id, pin)
@@ -389,7 +389,7 @@ def signed_in(rt, user_id: str, pin: str = "2468") -> tuple[str, str]:
 def funded_people(rt, n: int, amount: int, first_phone: int = 231885000000) -> list[dict]:
     """`n` sandbox buyers with `amount` each, signed in: {"id", "phone", "token", "step"}
     each, their phones numbered on from `first_phone`."""
-    from core import sandbox
+    from core.wallets import sandbox
 
     people = []
     for i in range(n):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from core import otp, pins, ratelimit, sessions
+from core import ratelimit
 from core.db import utcnow
+from core.identity import otp, pins, sessions
 
 
 def purge_expired(rt, now=None) -> int:

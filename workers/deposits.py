@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import deposits
+from core.wallets import deposits
 from workers.context import runtime_for
 
 

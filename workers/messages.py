@@ -1,23 +1,23 @@
-"""Delivering outbound WhatsApp messages (core/messaging.py) through the configured transport."""
+"""Delivering outbound WhatsApp messages (core/messaging/outbox.py) through the configured transport."""
 
 from __future__ import annotations
 
 import logging
 
-from core import messaging
 from core.db import utcnow
+from core.messaging import outbox, transports
 from workers.context import runtime_for
 
 log = logging.getLogger("soxara.messages")
 
-_twilio: dict[tuple, messaging.MessageTransport] = {}
+_twilio: dict[tuple, transports.MessageTransport] = {}
 
 
-def transport_for(rt) -> messaging.MessageTransport:
+def transport_for(rt) -> transports.MessageTransport:
     """Twilio when SOXARA_TWILIO_ACCOUNT_SID is set, else the sandbox (which sends nothing)."""
     s = rt.settings
     if not s.twilio_account_sid:
-        return messaging.SandboxTransport()
+        return transports.SandboxTransport()
     key = (s.twilio_account_sid, s.twilio_auth_token, s.whatsapp_number)
     if key not in _twilio:
         from workers.twilio_transport import TwilioTransport
@@ -41,10 +41,10 @@ def deliver_many(message_ids: list[str], runtime=None) -> int:
     the in-process runner calls with the deliveries queued while it was busy."""
     rt = runtime_for(runtime)
     transport, sent = transport_for(rt), 0
-    for i in range(0, len(message_ids), messaging.DELIVER_BATCH):
+    for i in range(0, len(message_ids), outbox.DELIVER_BATCH):
         with rt.uow() as uow:
-            sent += messaging.deliver_up_to(uow, rt.secret_key, transport,
-                                            message_ids[i:i + messaging.DELIVER_BATCH])
+            sent += outbox.deliver_up_to(uow, rt.secret_key, transport,
+                                            message_ids[i:i + outbox.DELIVER_BATCH])
             uow.commit()
     return sent
 
@@ -54,13 +54,13 @@ def retry_due(rt, now=None) -> int:
     now = now or utcnow()
     transport = transport_for(rt)
     with rt.uow() as uow:
-        phones = messaging.phones_due(uow, now)
+        phones = outbox.phones_due(uow, now)
     sent = 0
     for phone in phones:
         with rt.uow() as uow:
-            sent += messaging.deliver_pending(uow, rt.secret_key, transport, phone, now=now)
+            sent += outbox.deliver_pending(uow, rt.secret_key, transport, phone, now=now)
             uow.commit()
     with rt.uow() as uow:
-        messaging.forget_delivered_copies(uow, now)
+        outbox.forget_delivered_copies(uow, now)
         uow.commit()
     return sent

@@ -63,18 +63,18 @@ def purge_idempotency_keys(rt, now) -> int:
 
 
 def expire_transfers(rt, now) -> int:
-    from core import transfers
+    from core.wallets import claims
 
-    return transfers.expire_due(rt, now)
+    return claims.expire_due(rt, now)
 
 
 def auto_claim_test_transfers(rt, now) -> int:
-    from core import transfers
+    from core.wallets import claims
 
-    return transfers.auto_claim_due(rt, now)
+    return claims.auto_claim_due(rt, now)
 
 
 def advance_deposits(rt, now) -> int:
-    from core import deposits
+    from core.wallets import deposits
 
     return deposits.advance_due(rt, now)

@@ -69,8 +69,8 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     # and 17 jobs/s against 8 ms and 82 jobs/s (a message delivery job, measured). Our jobs
     # are short database and HTTP calls, safe to retry; RQ's job timeout still applies
     # (a signal in this, the main thread).
-    from api.trace import install_logging
     from core.rails import rails_for
+    from core.tracing import install_logging
     from workers.queue import RQQueue
 
     install_logging()

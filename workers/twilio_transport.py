@@ -12,7 +12,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from core.messaging import TransportError
+from core.messaging.transports import TransportError
 
 # A delivery holds its message's row lock while Twilio answers; do not wait for long.
 TIMEOUT_SECONDS = 10

@@ -21,7 +21,7 @@ from api.schemas.auth import (
     TokensOut,
     VerifyOtpIn,
 )
-from core import otp, pins, sessions
+from core.identity import otp, pins, sessions
 
 
 @dataclass

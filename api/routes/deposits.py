@@ -6,7 +6,7 @@ from api.auth import USER
 from api.blueprint import v1
 from api.endpoint import endpoint
 from api.schemas.money import DepositIn, DepositOut
-from core import deposits
+from core.wallets import deposits
 
 
 @endpoint(v1, "POST", "/deposits", auth=USER, body=DepositIn, response=DepositOut, status=202,

@@ -9,7 +9,7 @@ from api.blueprint import v1
 from api.endpoint import endpoint
 from api.pagination import ListQuery, page_of
 from api.schemas.merchants import ApiKeyCreatedOut, ApiKeyOut, MerchantOut, MintKeyIn
-from core import merchants
+from core.merchants import keys, merchants
 
 
 @dataclass
@@ -36,13 +36,13 @@ def get_merchant(ctx):
 def list_api_keys(ctx):
     """The merchant's API keys in the calling key's mode, newest first (never the secrets)."""
     p = ctx.principal
-    rows = merchants.list_keys(ctx.uow, p.merchant_id, p.livemode, limit=ctx.args["limit"] + 1,
-                               before_id=ctx.args["cursor"])
+    rows = keys.list_keys(ctx.uow, p.merchant_id, p.livemode, limit=ctx.args["limit"] + 1,
+                          before_id=ctx.args["cursor"])
     return page_of(rows, ctx.args["limit"], lambda k: k.id)
 
 
 def _may_grant(ctx, body) -> None:
-    merchants.check_grant(ctx.principal.scopes, body.get("scopes"))
+    keys.check_grant(ctx.principal.scopes, body.get("scopes"))
 
 
 @endpoint(v1, "POST", "/merchant/api-keys", auth=KEY, scope="api_keys:manage", body=MintKeyIn,
@@ -51,8 +51,8 @@ def _may_grant(ctx, body) -> None:
 def mint_api_key(ctx, body):
     """Mint a key in the calling key's mode, with scopes the calling key holds itself
     (else 403 `FORBIDDEN`, `details.missing_scopes`). The full key is in this response only."""
-    minted = merchants.mint_key_by(ctx.uow, ctx.runtime.secret_key, ctx.principal.key_id,
-                                   scopes=body.get("scopes"), name=body.get("name"))
+    minted = keys.mint_key_by(ctx.uow, ctx.runtime.secret_key, ctx.principal.key_id,
+                              scopes=body.get("scopes"), name=body.get("name"))
     minted.key.key = minted.secret  # for the response schema only; never stored
     return minted.key
 
@@ -62,4 +62,4 @@ def mint_api_key(ctx, body):
 def revoke_api_key(ctx):
     """Revoke a key: it fails from the very next request."""
     p = ctx.principal
-    return merchants.revoke_key(ctx.uow, p.merchant_id, p.livemode, ctx.path["key_id"])
+    return keys.revoke_key(ctx.uow, p.merchant_id, p.livemode, ctx.path["key_id"])

@@ -6,7 +6,7 @@ from api.auth import KEY_OR_USER, USER
 from api.blueprint import v1
 from api.endpoint import endpoint
 from api.schemas.money import ClaimIn, TransferIn, TransferOut
-from core import transfers
+from core.wallets import claims, transfers
 
 
 def sender(ctx) -> transfers.Party:
@@ -41,5 +41,5 @@ def get_transfer(ctx):
           tags=["Transfers"], errors=[400, 401, 404, 409, 415, 422])
 def claim_transfer(ctx, body):
     """Claim money sent to your number (only the phone it was sent to can)."""
-    return transfers.claim(ctx.uow, ctx.runtime, user_id=ctx.principal.user_id,
-                           livemode=ctx.principal.livemode, claim_code=body["claim_code"])
+    return claims.claim(ctx.uow, ctx.runtime, user_id=ctx.principal.user_id,
+                        livemode=ctx.principal.livemode, claim_code=body["claim_code"])

@@ -7,7 +7,7 @@ from api.blueprint import v1
 from api.endpoint import endpoint
 from api.pagination import ListQuery, page_of
 from api.schemas.money import TransactionOut, WalletOut
-from core import wallets
+from core.wallets import ledger, wallets
 
 
 def owner(ctx) -> tuple[str, str]:
@@ -48,5 +48,5 @@ def list_transactions(ctx):
         from api.errors import ApiError
 
         raise ApiError(422, "VALIDATION_ERROR", "cursor is not one this API gave out", {"field": "cursor"})
-    rows = wallets.transactions(ctx.uow, w.id, limit=ctx.args["limit"] + 1, before_seq=before)
+    rows = ledger.transactions(ctx.uow, w.id, limit=ctx.args["limit"] + 1, before_seq=before)
     return page_of(rows, ctx.args["limit"], lambda p: p.seq)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.schemas.fields import Phone, Timestamp
-from core.pins import PIN_FORMAT
+from core.identity.pins import PIN_FORMAT
 
 _code = validate.Regexp(r"\A[0-9]{6}\Z", error="code must be the 6 digits sent by WhatsApp")
 _pin = validate.Regexp(PIN_FORMAT, error="must be 4 to 6 digits")

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields
 
-CURRENCIES = ("USD", "LRD")
-MAX_AMOUNT = 100_000_000_00  # one hundred million units: far beyond any real wallet
+from core.amounts import CURRENCIES, MAX_AMOUNT, check_amount, check_currency
+from core.errors import InvalidInput
+
+
+def _refusal(e: InvalidInput) -> ValidationError:
+    """Core's refusal as the field's: its code, then its message."""
+    return ValidationError(f"{e.code}: {e.message}")
 
 
 class Amount(fields.Integer):
@@ -22,13 +27,10 @@ class Amount(fields.Integer):
         super().__init__(strict=True, **kw)
 
     def _deserialize(self, value, attr, data, **kw):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("VALIDATION_ERROR: amount must be an integer number of minor units (1250 = 12.50)")
-        if value <= 0:
-            raise ValidationError("AMOUNT_TOO_SMALL: amount must be at least 1 minor unit")
-        if value > MAX_AMOUNT:
-            raise ValidationError(f"AMOUNT_TOO_LARGE: amount must be at most {MAX_AMOUNT}")
-        return value
+        try:
+            return check_amount(value)
+        except InvalidInput as e:
+            raise _refusal(e) from None
 
     def _jsonschema_type_mapping(self):
         return {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT}
@@ -45,9 +47,10 @@ class Currency(fields.String):
         super().__init__(**kw)
 
     def _deserialize(self, value, attr, data, **kw):
-        if not isinstance(value, str) or value not in CURRENCIES:
-            raise ValidationError("INVALID_CURRENCY: currency must be USD or LRD")
-        return value
+        try:
+            return check_currency(value)
+        except InvalidInput as e:
+            raise _refusal(e) from None
 
 
 class Phone(fields.String):
@@ -61,7 +64,6 @@ class Phone(fields.String):
     def _deserialize(self, value, attr, data, **kw):
         if not isinstance(value, str) or not (1 <= len(value) <= 32):
             raise ValidationError("INVALID_PHONE_NUMBER: phone numbers are E.164 strings such as +231881158457")
-        from core.errors import InvalidInput
         from core.phones import normalise_e164
 
         try:

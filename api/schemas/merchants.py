@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.schemas.fields import Timestamp
-from core.merchants import SCOPES
+from core.merchants.keys import SCOPES
 
 
 class MerchantOut(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.schemas.fields import Amount, Currency, Phone, Timestamp
+from core.amounts import CURRENCIES
 
 
 class OwnerOut(Schema):
@@ -15,7 +16,7 @@ class OwnerOut(Schema):
 class WalletOut(Schema):
     id = fields.String(required=True, metadata={"example": "wal_0ABC"})
     object = fields.Constant("wallet")
-    currency = fields.String(required=True, metadata={"enum": ["USD", "LRD"]})
+    currency = fields.String(required=True, metadata={"enum": list(CURRENCIES)})
     balance = fields.Integer(required=True, metadata={"description": "minor units"})
     livemode = fields.Boolean(required=True)
     owner = fields.Function(lambda a: {"type": a.owner_type, "id": a.owner_id}, metadata={"type": "object"})

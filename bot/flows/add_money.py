@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot import copy
 from bot.flows import steps
 from bot.flows.base import Flow, MenuEntry, Step, Turn
-from core import deposits
+from core.wallets import deposits
 
 flow = Flow("add_money", menu=MenuEntry(3, copy.MENU_ADD, frozenset({"ADD", "ADD MONEY", "DEPOSIT"})),
             cancel=copy.ADD_CANCELLED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot import copy
 from bot.flows.base import Flow, MenuEntry, Turn
-from core import wallets
+from core.wallets import wallets
 
 
 def show(turn: Turn) -> None:

@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import copy, services
-from core import conversations, wallets
 from core.crypto import Sealer
 from core.db import UnitOfWork
 from core.errors import InvalidInput, SoxaraError
+from core.messaging import conversations
+from core.wallets import wallets
 
 # The engine's own resting places: no flow is under way there.
 NEW = "new"                  # never logged in here

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from bot import copy, parse
 from bot.flows.base import Command, Flow, MenuEntry, Step, Turn, registry
-from core import transfers
 from core.errors import InvalidState, NotFound, SoxaraError
+from core.wallets import claims, transfers
 
 
 def _cancelled(turn: Turn) -> str:
@@ -28,7 +28,7 @@ def later() -> str:
 
 def offer(turn: Turn) -> bool:
     """Offer the money waiting for this number, if any."""
-    waiting = transfers.pending_claims_for(turn.uow, turn.phone, turn.livemode)[:5]
+    waiting = claims.pending_claims_for(turn.uow, turn.phone, turn.livemode)[:5]
     if not waiting:
         return False
     turn.go(offer_step, offer=[t.id for t in waiting])
@@ -49,7 +49,7 @@ def on_offer(turn: Turn, text: str) -> None:
         return
     for transfer_id in offered:
         # Each on its own: one that expired meanwhile does not stop the others.
-        claim_with(turn, lambda tid=transfer_id: transfers.claim_for_recipient(
+        claim_with(turn, lambda tid=transfer_id: claims.claim_for_recipient(
             turn.uow, turn.rt, user_id=turn.user_id, livemode=turn.livemode, transfer_id=tid))
 
 
@@ -59,7 +59,7 @@ def claim(turn: Turn, code: str | None) -> None:
         turn.go(code_step)
         turn.say(copy.CLAIM_ASK)
         return
-    outcome = claim_with(turn, lambda: transfers.claim(
+    outcome = claim_with(turn, lambda: claims.claim(
         turn.uow, turn.rt, user_id=turn.user_id, livemode=turn.livemode, claim_code=code))
     # A code that matches nothing may be a typo: the next message is another try.
     if outcome == "not_found":
@@ -70,7 +70,7 @@ def claim(turn: Turn, code: str | None) -> None:
 
 def claim_with(turn: Turn, claiming: Callable[[], object]) -> str:
     """Run one claim in a savepoint: "claimed", "not_found" or "refused", having said
-    why core refused. core.transfers itself tells the person ("You claimed $12.50 …
+    why core refused. core.wallets.transfers itself tells the person ("You claimed $12.50 …
     Ref tr_…") and the sender."""
     try:
         with turn.uow.savepoint():

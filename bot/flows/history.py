@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from bot import copy
 from bot.flows.base import Flow, MenuEntry, Turn
-from core import wallets
+from core.wallets import ledger, wallets
 
 
 def show(turn: Turn, limit: int = 5) -> None:
     rows = []
     for w in wallets.list_for(turn.uow, wallets.USER, turn.user_id, turn.livemode):
-        for p in wallets.transactions(turn.uow, w.id, limit=limit):
+        for p in ledger.transactions(turn.uow, w.id, limit=limit):
             rows.append((p.seq, p, w.currency))
     rows.sort(key=lambda r: r[0], reverse=True)
     turn.say(copy.history([

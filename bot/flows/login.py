@@ -11,8 +11,9 @@ from __future__ import annotations
 from bot import copy, parse, services
 from bot.flows import balance, claim, steps
 from bot.flows.base import MENU, NEW, SESSION_IDLE, Flow, Step, Turn, registry
-from core import transfers, users
 from core.errors import InvalidInput, RateLimited
+from core.identity import users
+from core.wallets import claims, transfers
 
 
 def _cancelled(turn: Turn) -> str:
@@ -45,7 +46,7 @@ def start(turn: Turn, resume: str | None = None) -> None:
         return
     if first:
         turn.say(copy.welcome_new(turn.profile_name or user.profile_name))
-        waiting = transfers.pending_claims_for(turn.uow, turn.phone, turn.livemode)
+        waiting = claims.pending_claims_for(turn.uow, turn.phone, turn.livemode)
         for t in waiting[:3]:
             turn.say(copy.money_waiting(t.amount, t.currency, transfers.sender_label(turn.uow, t), t.id))
     else:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from bot import copy, parse
 from bot.flows import steps
 from bot.flows.base import Command, Flow, MenuEntry, Turn
-from core import names, transfers, users
+from core import names
 from core.errors import InsufficientFunds, SoxaraError
+from core.identity import users
+from core.wallets import transfers
 
 flow = Flow("send", menu=MenuEntry(2, copy.MENU_SEND, frozenset({"SEND", "SEND MONEY"})),
             cancel=copy.SEND_CANCELLED)

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from core import otp, pins, ratelimit, sessions
+from core import ratelimit
 from core.db import utcnow
+from core.identity import otp, pins, sessions
 from tests.conftest import TEST_PHONE, Api, at_once, login, otp_sent_to, set_user_pin, step_up_token
 
 OTHER_PHONE = "+231771234567"
@@ -54,12 +55,12 @@ def test_request_otp_sends_a_masked_code_by_whatsapp(client, runtime):
     r = request_otp(client)
     assert r.status_code == 202
     assert r.get_json()["data"] == {"phone_number": TEST_PHONE, "channel": "whatsapp", "expires_in": 300}
-    from core import messaging
+    from core.messaging import outbox
 
     with runtime.uow() as uow:
-        (msg,) = messaging.outbox_for(uow, TEST_PHONE)
+        (msg,) = outbox.outbox_for(uow, TEST_PHONE)
     code = otp_sent_to(runtime, TEST_PHONE)
-    assert code not in msg.body and messaging.MASK in msg.body and msg.status == "sent"
+    assert code not in msg.body and outbox.MASK in msg.body and msg.status == "sent"
 
 
 @pytest.mark.parametrize("phone", [
@@ -70,13 +71,13 @@ def test_request_otp_sends_a_masked_code_by_whatsapp(client, runtime):
     "+231881234567 ext. 99", "+231881234567;ext=5", "+２３１８８１２３４５６７",
 ])
 def test_malformed_phone_is_422_invalid_phone_number(client, runtime, phone):
-    from core import messaging
+    from core.messaging import outbox
 
     r = request_otp(client, phone)
     assert r.status_code == 422 and err(r) == "INVALID_PHONE_NUMBER"
     assert r.get_json()["error"]["details"] == {"field": "phone_number"}
     with runtime.uow() as uow:
-        assert messaging.outbox_for(uow, TEST_PHONE) == [], "no code was sent"
+        assert outbox.outbox_for(uow, TEST_PHONE) == [], "no code was sent"
 
 
 @pytest.mark.parametrize("pin", ["4821\n", "4821 ", "٤٨٢١", "48 21"])
@@ -116,13 +117,13 @@ def test_request_otp_needs_an_idempotency_key_and_json(client):
 
 
 def test_request_otp_replay_sends_nothing_more(client, runtime):
-    from core import messaging
+    from core.messaging import outbox
 
     a = request_otp(client, idem="same")
     b = request_otp(client, idem="same")
     assert a.status_code == b.status_code == 202 and b.headers["Idempotent-Replayed"] == "true"
     with runtime.uow() as uow:
-        assert len(messaging.outbox_for(uow, TEST_PHONE)) == 1
+        assert len(outbox.outbox_for(uow, TEST_PHONE)) == 1
 
 
 def test_a_new_code_replaces_the_old_one(client, runtime, monkeypatch):
@@ -645,7 +646,7 @@ def test_require_step_up_reads_the_header_for_users_only(app, runtime, user_api)
 
 
 def _fund(runtime, phone):
-    from core import sandbox
+    from core.wallets import sandbox
 
     with runtime.uow() as uow:
         sandbox.make_buyer(uow, phone)

@@ -12,8 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core import ledger, messaging, sandbox, transfers, users, wallets
-from core.events import Event
+from core.events.events import Event
+from core.identity import users
+from core.messaging import outbox
+from core.wallets import claims, ledger, sandbox, transfers, wallets
 from tests.conftest import Api, at_once, signed_in
 
 ALICE = "+231881000001"
@@ -22,7 +24,7 @@ ROUNDS, CLAIMERS, AMOUNT = 6, 8, 500
 
 def _code_sent_to(rt, phone: str) -> str:
     with rt.uow() as uow:
-        body = messaging.outbox_for(uow, phone, limit=50, secret_key=rt.secret_key)[-1].body
+        body = outbox.outbox_for(uow, phone, limit=50, secret_key=rt.secret_key)[-1].body
     return body.split("CLAIM ")[-1].split(")")[0].strip()
 
 
@@ -36,7 +38,7 @@ def _race(rt, app, token: str, code: str, sweep_at, delay: float) -> tuple[list,
             return "answer", Api(app.test_client(), token).post(
                 "/v1/transfers/claim", {"claim_code": code}, idem=uuid.uuid4().hex)
         time.sleep(delay)  # later rounds let the claims get further before it runs
-        return "swept", transfers.expire_due(rt, now=sweep_at)
+        return "swept", claims.expire_due(rt, now=sweep_at)
 
     done = at_once(CLAIMERS + sweepers, claim_or_sweep)
     answers = [r for kind, r in done if kind == "answer"]
@@ -116,8 +118,8 @@ def test_a_claim_after_the_window_is_refused_even_before_the_sweeper_runs(pg_run
     from core.errors import Refused
 
     with rt.uow() as uow, pytest.raises(Refused) as e:
-        transfers.claim(uow, rt, user_id=newbie.id, livemode=False, claim_code=code,
-                        now=t.claim_expires_at + timedelta(seconds=1))
+        claims.claim(uow, rt, user_id=newbie.id, livemode=False, claim_code=code,
+                     now=t.claim_expires_at + timedelta(seconds=1))
     assert e.value.code == "CLAIM_EXPIRED"
     with rt.uow() as uow:
         assert wallets.system_account(uow, "claims_held", "USD", False).balance == AMOUNT

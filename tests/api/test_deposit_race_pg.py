@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core import deposits, ledger, users, wallets
 from core.db import utcnow
+from core.identity import users
+from core.wallets import deposits, ledger, wallets
 from tests.conftest import Api, at_once, signed_in
 
 PHONE = "+231881000001"

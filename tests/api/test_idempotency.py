@@ -138,7 +138,7 @@ def test_two_copies_of_a_wrong_pin_at_once_count_one_try(client, runtime, user_a
     it; it never judges the PIN a second time (which would lock the PIN sooner)."""
     from sqlalchemy import select
 
-    from core import pins
+    from core.identity import pins
     from tests.conftest import at_once, set_user_pin
 
     set_user_pin(client, user_api.token, "4821")

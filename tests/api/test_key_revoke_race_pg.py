@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
-from core import merchants
+from core.merchants import keys
 from tests.conftest import Api, at_once, create_merchant
 
 REVOKERS = 8
@@ -25,8 +25,8 @@ def pg_app(pg_runtime):
 
 def _only_key_id(rt, merchant_id) -> str:
     with rt.uow() as uow:
-        (key_id,) = uow.session.scalars(select(merchants.ApiKey.id).where(
-            merchants.ApiKey.merchant_id == merchant_id))
+        (key_id,) = uow.session.scalars(select(keys.ApiKey.id).where(
+            keys.ApiKey.merchant_id == merchant_id))
         return key_id
 
 
@@ -35,8 +35,8 @@ def test_concurrent_revocations_of_one_key_revoke_it_once(pg_app, pg_runtime):
     mid, manager = create_merchant(pg_runtime, scopes=["api_keys:manage"])
     for _ in range(3):
         with pg_runtime.uow() as uow:
-            target = merchants.mint_key(uow, pg_runtime.secret_key, mid, livemode=False,
-                                        scopes=["payments:read"]).key.id
+            target = keys.mint_key(uow, pg_runtime.secret_key, mid, livemode=False,
+                                   scopes=["payments:read"]).key.id
             uow.commit()
         path = f"/v1/merchant/api-keys/{target}/revoke"
         answers = at_once(REVOKERS, lambda i, path=path: Api(pg_app.test_client(), manager).post(
@@ -60,21 +60,21 @@ def test_a_key_revoked_while_it_mints_leaves_no_key_minted_after_the_revocation(
     mid, key = create_merchant(pg_runtime, scopes=["api_keys:manage", "payments:read"])
     key_id = _only_key_id(pg_runtime, mid)
     revocation: list[str] = []
-    real_mint_key = merchants.mint_key
+    real_mint_key = keys.mint_key
 
     def revoked_meanwhile(*args, **kw):  # mint_key_by has read the minting key, and goes on to mint
         with pg_runtime.uow() as other:
             # Waiting for the mint would wait for this very thread: give up after a moment.
             other.session.execute(text("SET LOCAL lock_timeout = '300ms'"))
             try:
-                merchants.revoke_key(other, mid, False, key_id)
+                keys.revoke_key(other, mid, False, key_id)
                 other.commit()
                 revocation.append("committed while the mint ran")
             except OperationalError:
                 revocation.append("waited for the mint")
         return real_mint_key(*args, **kw)
 
-    monkeypatch.setattr(merchants, "mint_key", revoked_meanwhile)
+    monkeypatch.setattr(keys, "mint_key", revoked_meanwhile)
     r = Api(pg_app.test_client(), key).post("/v1/merchant/api-keys", {"scopes": ["payments:read"]})
     monkeypatch.undo()
     if revocation == ["committed while the mint ran"]:

@@ -52,10 +52,10 @@ def test_other_merchants_and_other_modes_keys_are_404(api, runtime, client):
     r = api.post(f"/v1/merchant/api-keys/{foreign_id}/revoke")
     assert r.status_code == 404
     mid = api.get("/v1/merchant").get_json()["data"]["id"]
-    from core import merchants
+    from core.merchants import keys
 
     with runtime.uow() as uow:
-        live = merchants.mint_key(uow, runtime.secret_key, mid, livemode=True, scopes=["api_keys:manage"])
+        live = keys.mint_key(uow, runtime.secret_key, mid, livemode=True, scopes=["api_keys:manage"])
         uow.commit()
     assert api.post(f"/v1/merchant/api-keys/{live.key.id}/revoke").status_code == 404
     live_items = Api(client, live.secret).get("/v1/merchant/api-keys").get_json()["data"]["items"]
@@ -91,11 +91,11 @@ def test_bad_list_params(api):
 def _keys_of(runtime, merchant_id):
     from sqlalchemy import select
 
-    from core import merchants
+    from core.merchants import keys
 
     with runtime.uow() as uow:
-        return list(uow.session.scalars(select(merchants.ApiKey).where(
-            merchants.ApiKey.merchant_id == merchant_id)))
+        return list(uow.session.scalars(select(keys.ApiKey).where(
+            keys.ApiKey.merchant_id == merchant_id)))
 
 
 def test_a_key_mints_no_scope_it_does_not_hold(client, runtime):
@@ -128,11 +128,11 @@ def test_a_replay_gives_a_minted_key_only_to_a_key_that_could_mint_it(client, ru
     """The idempotency scope is the merchant and mode: a narrow key sending another key's
     request (same X-Idempotency-Key, same body) must not get the wide key it minted."""
     mid, wide = create_merchant(runtime)
-    from core import merchants
+    from core.merchants import keys
 
     with runtime.uow() as uow:
-        narrow = merchants.mint_key(uow, runtime.secret_key, mid, livemode=False,
-                                    scopes=["api_keys:manage"]).secret
+        narrow = keys.mint_key(uow, runtime.secret_key, mid, livemode=False,
+                               scopes=["api_keys:manage"]).secret
         uow.commit()
     body = {"scopes": ["transfers:create"]}
     first = Api(client, wide).post("/v1/merchant/api-keys", body, idem="mint-1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import ledger, sandbox
+from core.wallets import ledger, sandbox
 from tests.conftest import Api, create_merchant, login, set_user_pin, step_up_token
 
 BOB, NEWBIE = "+231881000002", "+231881000009"
@@ -127,13 +127,13 @@ def test_viral_send_claimed_by_the_new_number(buyer, client, runtime):
 def test_expired_claim_is_422(buyer, client, runtime):
     from datetime import timedelta
 
-    from core import transfers
     from core.db import utcnow
+    from core.wallets import claims
     from tests.integration.test_transfers import _sent_to
 
     send(buyer, {"amount": 500, "currency": "USD", "to_phone_number": NEWBIE})
     code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0]
-    transfers.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
+    claims.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
     newbie = Api(client, login(client, runtime, NEWBIE)["access_token"])
     r = newbie.post("/v1/transfers/claim", {"claim_code": code})
     assert r.status_code == 422 and r.get_json()["error"]["code"] == "CLAIM_EXPIRED"
@@ -141,7 +141,7 @@ def test_expired_claim_is_422(buyer, client, runtime):
 
 
 def test_merchant_payout_and_wallets(client, runtime):
-    from core import adjustments, wallets
+    from core.wallets import adjustments, wallets
 
     mid, key = create_merchant(runtime, scopes=["transfers:create", "wallets:read"])
     m = Api(client, key)
@@ -170,12 +170,14 @@ def test_merchant_payout_and_wallets(client, runtime):
 def both_modes(client, runtime):
     """One merchant's test key and live key (Api each, with `.wallet`: its USD wallet of
     that mode, funded with $50), and BOB a user."""
-    from core import adjustments, merchants, users, wallets
+    from core.identity import users
+    from core.merchants.keys import mint_key
+    from core.wallets import adjustments, wallets
 
     mid, test_key = create_merchant(runtime, scopes=["transfers:create", "wallets:read"])
     with runtime.uow() as uow:
-        live_key = merchants.mint_key(uow, runtime.secret_key, mid, livemode=True,
-                                      scopes=["transfers:create", "wallets:read"]).secret
+        live_key = mint_key(uow, runtime.secret_key, mid, livemode=True,
+                            scopes=["transfers:create", "wallets:read"]).secret
         users.get_or_create(uow, BOB)
         keys = []
         for key, live in ((test_key, False), (live_key, True)):
@@ -292,15 +294,15 @@ def _production_settings(database_url: str):
 @pytest.mark.postgres
 def test_production_refuses_a_live_deposit_with_503_and_writes_nothing(pg_runtime):
     from api.app import create_app
-    from core import deposits
     from core.runtime import Runtime
+    from core.wallets import deposits
     from tests.conftest import signed_in
     from workers.queue import InProcessRunner
 
     rt = Runtime(_production_settings(pg_runtime.settings.database_url))
     rt.jobs = InProcessRunner(rt, "eager")
     try:
-        from core import users
+        from core.identity import users
 
         with rt.uow() as uow:
             user = users.get_or_create(uow, "+231881234567")

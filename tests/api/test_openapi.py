@@ -14,7 +14,8 @@ from api.auth import KEY, KEY_OR_USER, NONE, USER
 from api.endpoint import MUTATING, endpoint
 from api.openapi import E164_PATTERN, KEY_SCHEME, USER_SCHEME, error_statuses
 from api.pagination import ListQuery
-from api.schemas.fields import MAX_AMOUNT, Amount, Currency, Phone, Timestamp
+from api.schemas.fields import Amount, Currency, Phone, Timestamp
+from core.amounts import MAX_AMOUNT
 
 METHODS = ("get", "put", "post", "patch", "delete")
 

@@ -13,8 +13,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from core import ledger, messaging, sandbox, transfers, users, wallets
 from core.db import utcnow
+from core.identity import users
+from core.messaging import outbox
+from core.wallets import ledger, sandbox, transfers, wallets
 from tests.conftest import Api, closed_port, database_down, raise_sqlstate, signed_in
 from workers import messages as deliveries
 from workers.queue import RQQueue
@@ -45,9 +47,9 @@ def _transfer(client, auth, amount=1250, key=None):
                                    idem=key, headers={"X-Step-Up-Token": step})
 
 
-def _notices(rt, phone=RECIPIENT) -> list[messaging.OutboxItem]:
+def _notices(rt, phone=RECIPIENT) -> list[outbox.OutboxItem]:
     with rt.uow() as uow:
-        return messaging.outbox_for(uow, phone)
+        return outbox.outbox_for(uow, phone)
 
 
 def test_redis_refusing_a_transfer_is_201_and_the_sweep_sends_its_notice(runtime, client, caplog):
@@ -72,7 +74,7 @@ def test_redis_refusing_a_transfer_is_201_and_the_sweep_sends_its_notice(runtime
     outage_lines = [r for r in caplog.records if "job queue (Redis) is unreachable" in r.getMessage()]
     assert len(outage_lines) == 1, "the outage is logged once, not once per request"
 
-    assert deliveries.retry_due(runtime, utcnow() + messaging.GRACE) == 2
+    assert deliveries.retry_due(runtime, utcnow() + outbox.GRACE) == 2
     assert [n.status for n in _notices(runtime)] == ["sent", "sent"]
     with runtime.uow() as uow:
         assert ledger.check(uow) == []

@@ -11,8 +11,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from core import adjustments, ledger, sandbox, transfers, users, wallets
 from core.errors import InsufficientFunds
+from core.identity import users
+from core.wallets import adjustments, ledger, sandbox, transfers, wallets
 from tests.conftest import signed_in
 
 ALICE, BOB, CAROL = "+231881000001", "+231881000002", "+231881000003"

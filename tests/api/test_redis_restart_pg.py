@@ -21,7 +21,8 @@ from rq import Worker
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from core import ledger, messaging, transfers, wallets
+from core.messaging import outbox
+from core.wallets import ledger, transfers, wallets
 from tests.conftest import Api, funded_people
 from tests.processes import RedisServer, WorkerProcess, wait_for
 from workers.queue import QUEUE_NAME, RQQueue
@@ -108,8 +109,8 @@ def test_redis_killed_and_restarted_under_concurrent_transfers(pg_runtime, tmp_p
         def all_sent():
             worker.running()
             with rt.uow() as uow:
-                waiting = uow.session.scalar(select(messaging.OutboundMessage.id)
-                                             .where(messaging.OutboundMessage.status != "sent").limit(1))
+                waiting = uow.session.scalar(select(outbox.OutboundMessage.id)
+                                             .where(outbox.OutboundMessage.status != "sent").limit(1))
             started = StartedJobRegistry(QUEUE_NAME, connection=Redis.from_url(redis.url))
             return waiting is None and queue.queue.count == 0 and started.count == 0
 

@@ -10,7 +10,8 @@ from collections import defaultdict
 
 import pytest
 
-from core import ledger, transfers, users, wallets
+from core.identity import users
+from core.wallets import ledger, transfers, wallets
 
 USERS, CLIENTS, PER_CLIENT = 50, 20, 100
 START = 100_00  # each wallet starts with $100

@@ -8,7 +8,7 @@ import secrets
 import pytest
 from twilio.request_validator import RequestValidator
 
-from core import messaging
+from core.messaging.outbox import outbox_for
 
 WEBHOOK = "/whatsapp/webhook"
 PIN = "4821"
@@ -45,7 +45,7 @@ class Phone:
 
     def outbox(self) -> list[str]:
         with self.runtime.uow() as uow:
-            return [m.body for m in messaging.outbox_for(uow, self.number, 500,
+            return [m.body for m in outbox_for(uow, self.number, 500,
                                                          secret_key=self.runtime.secret_key)]
 
     def send(self, body: str, **extra) -> list[str]:
@@ -88,7 +88,8 @@ def phone(client, runtime):
 
 def fund(runtime, phone_e164: str, amount: int, currency: str = "USD") -> str:
     """Give the user (created if new) test money; the wallet id."""
-    from core import adjustments, users, wallets
+    from core.identity import users
+    from core.wallets import adjustments, wallets
 
     with runtime.uow() as uow:
         u = users.get_or_create(uow, phone_e164)
@@ -100,7 +101,8 @@ def fund(runtime, phone_e164: str, amount: int, currency: str = "USD") -> str:
 
 
 def balance(runtime, phone_e164: str, currency: str = "USD") -> int:
-    from core import users, wallets
+    from core.identity import users
+    from core.wallets import wallets
 
     with runtime.uow() as uow:
         u = users.find_by_phone(uow, phone_e164)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core import ledger
-from core.transfers import Transfer
+from core.wallets import ledger
+from core.wallets.transfers import Transfer
 from tests.bot.conftest import PIN, balance, fund
 
 A, B = "+231881234567", "+231886123456"
@@ -215,7 +215,7 @@ def test_the_bots_own_number_is_no_recipient(a, runtime):
 
 
 def test_no_and_a_refusal_end_at_the_menu(a, runtime):
-    from core import adjustments, wallets
+    from core.wallets import adjustments, wallets
 
     a.says("SEND 5 USD 0886123456")
     assert "What would you like to do?" in a.says("2")
@@ -231,7 +231,7 @@ def test_no_and_a_refusal_end_at_the_menu(a, runtime):
 
 
 def _user_id(runtime) -> str:
-    from core import users
+    from core.identity import users
 
     with runtime.uow() as uow:
         return users.find_by_phone(uow, A).id
@@ -258,7 +258,7 @@ def _invisible(text: str) -> list[str]:
 
 
 def test_a_bidi_profile_name_is_shown_cleaned_in_someone_elses_confirmation(phone, a, runtime):
-    from core import users
+    from core.identity import users
 
     phone(B, BIDI_NAME).send("HI")
     with runtime.uow() as uow:
@@ -275,7 +275,7 @@ def test_a_bidi_profile_name_is_shown_cleaned_in_someone_elses_confirmation(phon
 
 
 def test_a_bad_name_stored_before_names_were_cleaned_is_cleaned_when_shown(phone, a, runtime):
-    from core import users
+    from core.identity import users
 
     phone(B).send("HI")
     with runtime.uow() as uow:
@@ -291,7 +291,8 @@ def test_the_greeting_shows_the_name_cleaned(phone):
 
 
 def test_a_merchants_name_is_cleaned_where_people_read_it(runtime, phone, client):
-    from core import adjustments, merchants, wallets
+    from core.merchants import merchants
+    from core.wallets import adjustments, wallets
     from tests.conftest import Api, create_merchant
 
     mid, key = create_merchant(runtime)

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from core import ledger
-from core.conversations import Conversation
 from core.db import utcnow
-from core.transfers import Transfer
+from core.messaging.conversations import Conversation
+from core.wallets import ledger
+from core.wallets.transfers import Transfer
 from tests.bot.conftest import PIN, balance, fund
 
 A, B, C = "+231881234567", "+231886123456", "+231776543210"
@@ -348,7 +348,7 @@ def test_change_pin(phone, runtime):
 def test_a_pin_set_elsewhere_meanwhile_is_not_overwritten_by_the_chat(phone, runtime):
     """The chat asked for a first PIN; before it was typed twice, the app set one. The
     chat must not replace it without the current PIN."""
-    from core import pins, users
+    from core.identity import pins, users
 
     a = phone(A)
     a.says("HI")

@@ -26,11 +26,11 @@ def test_dev_messages_lists_what_was_sent_oldest_first(client, phone):
 
 
 def test_dev_messages_lists_all_of_a_long_chat(client, runtime):
-    from core import messaging
+    from core.messaging import outbox
 
     with runtime.uow() as uow:
         for i in range(250):
-            messaging.send_whatsapp(uow, runtime, "+231886123456", f"message {i}")
+            outbox.send_whatsapp(uow, runtime, "+231886123456", f"message {i}")
         uow.commit()
     items = client.get("/dev/messages?to=%2B231886123456").get_json()["data"]["items"]
     assert [m["body"] for m in items] == [f"message {i}" for i in range(250)]

@@ -12,9 +12,9 @@ from sqlalchemy import select, update
 from bot import dialog
 from bot.flows import MenuEntry, Step, registry, steps
 from bot.flows.base import Flow, Turn
-from core.conversations import Conversation, InboundMessage
 from core.idempotency import IdempotencyRecord
-from core.transfers import Transfer
+from core.messaging.conversations import Conversation, InboundMessage
+from core.wallets.transfers import Transfer
 from tests.bot.conftest import PIN, balance, fund
 
 A, B, C = "+231881234567", "+231886123456", "+231776543210"
@@ -243,7 +243,7 @@ def test_a_confirmation_whose_key_is_taken_elsewhere_does_not_run(phone, runtime
 def test_a_refused_confirmation_gives_its_key_back(phone, runtime):
     """Core refuses (the money went meanwhile): nothing moves, and no record of the action
     is left behind, running or done."""
-    from core import adjustments
+    from core.wallets import adjustments
 
     a, wallet, _, action = _at_the_pin_step(phone, runtime, "SEND 15 USD 0886123456")
     with runtime.uow() as uow:

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core import otp
 from core.db import utcnow
+from core.identity import otp
 from tests.bot.conftest import Phone
 from tests.conftest import Api, at_once
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
-from core import conversations
-from core.conversations import InboundMessage, mask_cards, mask_inbound
+from core.messaging import conversations
+from core.messaging.conversations import InboundMessage, mask_cards, mask_inbound
 from tests.bot.conftest import PIN, fund
 
 A = "+231881234567"

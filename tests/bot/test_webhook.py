@@ -7,8 +7,8 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from core import messaging
-from core.conversations import Conversation, InboundMessage
+from core.messaging.conversations import Conversation, InboundMessage
+from core.messaging.outbox import OutboundMessage
 from tests.bot.conftest import WEBHOOK, Phone, sign
 
 A = "+231881234567"
@@ -19,7 +19,7 @@ def _counts(runtime) -> tuple[int, int, int]:
         s = uow.session
         return (s.scalar(select(func.count()).select_from(Conversation)),
                 s.scalar(select(func.count()).select_from(InboundMessage)),
-                s.scalar(select(func.count()).select_from(messaging.OutboundMessage)))
+                s.scalar(select(func.count()).select_from(OutboundMessage)))
 
 
 def test_a_signed_message_is_acknowledged_with_empty_twiml(phone):

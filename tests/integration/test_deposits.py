@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from core import deposits, ledger, users, wallets
 from core.db import utcnow
 from core.errors import InvalidInput
+from core.identity import users
+from core.wallets import deposits, ledger, wallets
 
 
 def _deposit(runtime, phone, method="mtn_momo", amount=2500, currency="USD"):

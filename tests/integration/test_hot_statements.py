@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import Statement, UTCDateTime, utcnow
-from core.events import Event
+from core.events.events import Event
+from core.wallets import wallets
 
 _EVENT = Statement(
     "INSERT INTO events (id, type, livemode, merchant_id, object_type, object_id, data, created_at) "
@@ -49,13 +50,13 @@ def test_a_rollback_drops_them_and_the_next_transaction_does_not_carry_them(runt
 
 
 def _orm_user(uow, phone: str) -> None:
-    from core import users
+    from core.identity import users
 
     users.get_or_create(uow, phone)  # an ORM write
 
 
 def _users(runtime, *phones) -> int:
-    from core.users import User
+    from core.identity.users import User
 
     with runtime.uow() as uow:
         return uow.session.scalar(select(func.count()).select_from(User).where(User.phone_number.in_(phones)))
@@ -119,9 +120,9 @@ def test_a_failing_deferred_write_fails_the_commit_and_writes_nothing(runtime):
 def test_a_refused_transfer_in_a_savepoint_leaves_no_trace(runtime):
     """The bot sends inside a savepoint: a refusal must take the transfer row, its entry
     and its notice with it, while the rest of the transaction still commits."""
-    from core import sandbox, transfers
     from core.errors import InsufficientFunds
-    from core.messaging import OutboundMessage
+    from core.messaging.outbox import OutboundMessage
+    from core.wallets import sandbox, transfers
 
     with runtime.uow() as uow:
         alice, _ = sandbox.make_buyer(uow, "+231886000001", amount=500)
@@ -144,8 +145,9 @@ def test_an_overdraft_refused_as_its_savepoint_ends_leaves_no_trace(runtime):
     """The ledger's moves are deferred: on PostgreSQL the constraint refuses an overdraft
     only when the batch is sent, here as the savepoint is released. The savepoint must
     still roll back alone, entry, postings and all, and the transaction go on."""
-    from core import ledger, sandbox, users, wallets
     from core.errors import InsufficientFunds
+    from core.identity import users
+    from core.wallets import ledger, sandbox
 
     with runtime.uow() as uow:
         _, a = sandbox.make_buyer(uow, "+231886000001", amount=500)
@@ -161,7 +163,7 @@ def test_an_overdraft_refused_as_its_savepoint_ends_leaves_no_trace(runtime):
         uow.commit()
     assert _count(runtime) == 2
     with runtime.uow() as uow:
-        assert [uow.session.get(ledger.Account, w.id).balance for w in (a, b)] == [500, 0]
+        assert [uow.session.get(wallets.Wallet, w.id).balance for w in (a, b)] == [500, 0]
         assert uow.session.scalar(select(func.count()).select_from(ledger.JournalEntry)
                                   .where(ledger.JournalEntry.obj_id == "tr_x")) == 0
         assert ledger.check(uow) == []
@@ -250,3 +252,40 @@ def test_a_forked_process_connects_anew_and_leaves_the_parents_connections_alone
         time.sleep(0.05)
     else:
         raise AssertionError("the child's server process outlived it")
+
+
+def test_what_a_hot_write_returns_is_plain_data(runtime):
+    """send_whatsapp, ledger.post and transfers.send write with hot statements, so the
+    session never holds what they wrote. What they return is therefore a frozen value,
+    not an ORM object: nobody can change it believing the change will be saved. It says
+    what the row says."""
+    import dataclasses
+
+    from core.db import Base
+    from core.identity import users
+    from core.messaging import outbox
+    from core.wallets import ledger, sandbox, transfers, wallets
+    from core.wallets.transfers import Transfer
+
+    with runtime.uow() as uow:
+        alice, a = sandbox.make_buyer(uow, "+231881000001")
+        bob = users.get_or_create(uow, "+231881000002")
+        b = wallets.wallet_for(uow, wallets.USER, bob.id, "USD", False)
+        msg = outbox.send_whatsapp(uow, runtime, bob.phone_number, "code 123456", sensitive=["123456"])
+        entry = ledger.post(uow, kind="transfer", obj_type="transfer", obj_id="tr_x", livemode=False,
+                            currency="USD", legs=[(a.id, -100), (b.id, 100)], memo="hot")
+        sent = transfers.send(uow, runtime, sender=transfers.Party("user", alice.id, False), amount=250,
+                              currency="USD", to_phone=bob.phone_number, note="lunch")
+        # Read back in the same transaction: the writes go with these reads, and the
+        # message is not delivered yet (that happens after the commit).
+        rows = [(msg, outbox.get(uow, msg.id)), (entry, uow.session.get(ledger.JournalEntry, entry.id)),
+                (sent, uow.session.get(Transfer, sent.id))]
+        for value, row in rows:
+            assert dataclasses.is_dataclass(value) and not isinstance(value, Base), type(value)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                value.id = "changed"  # type: ignore[misc]
+            assert {f.name: getattr(value, f.name) for f in dataclasses.fields(value)} == \
+                {f.name: getattr(row, f.name) for f in dataclasses.fields(value)}
+        uow.commit()
+    assert (sent.status, sent.recipient_user_id, sent.note) == ("succeeded", bob.id, "lunch")
+    assert msg.body == f"code {outbox.MASK}" and entry.memo == "hot"

@@ -7,8 +7,9 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from core import adjustments, ledger, sandbox, users, wallets
 from core.errors import InsufficientFunds, InvalidInput
+from core.identity import users
+from core.wallets import adjustments, ledger, sandbox, wallets
 
 
 def _user_wallet(uow, phone, currency="USD", livemode=False):
@@ -25,7 +26,7 @@ def test_a_balanced_entry_moves_money_and_records_balances(runtime):
         uow.commit()
         assert wallets.get(uow, a.id).balance == 97500
         assert wallets.get(uow, b.id).balance == 2500
-        (p,) = wallets.transactions(uow, b.id, limit=10)
+        (p,) = ledger.transactions(uow, b.id, limit=10)
         assert (p.amount, p.balance_after, p.kind, p.obj_id) == (2500, 2500, "transfer", "tr_x")
         assert ledger.check(uow) == []
 
@@ -58,7 +59,7 @@ def test_currency_and_mode_must_match_the_wallets(runtime):
                         legs=[(a.id, -1), (other.id, 1)])
             uow.commit()
     with runtime.uow() as uow:
-        assert [uow.session.get(ledger.Account, w.id).balance for w in (a, lrd, live)] == [100_000, 0, 0]
+        assert [uow.session.get(wallets.Wallet, w.id).balance for w in (a, lrd, live)] == [100_000, 0, 0]
         assert ledger.check(uow) == []
 
 
@@ -72,12 +73,12 @@ def test_no_wallet_goes_below_zero(runtime):
                     legs=[(a.id, -1), (b.id, 1)])
         uow.commit()
     with runtime.uow() as uow:
-        assert [uow.session.get(ledger.Account, w.id).balance for w in (a, b)] == [0, 0]
+        assert [uow.session.get(wallets.Wallet, w.id).balance for w in (a, b)] == [0, 0]
         assert ledger.check(uow) == []
 
 
 def test_the_database_itself_refuses_an_overdraft(runtime):
-    """Whoever writes the balance: the constraint, not only core.ledger, keeps it."""
+    """Whoever writes the balance: the constraint, not only core.wallets.ledger, keeps it."""
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
@@ -198,7 +199,7 @@ def test_adjustment_needs_a_reason_and_is_a_ledger_entry(runtime):
         adjustments.adjust(uow, wallet_id=w.id, amount=-200, reason="reversal")
         uow.commit()
         assert wallets.get(uow, w.id).balance == 300
-        kinds = [p.kind for p in wallets.transactions(uow, w.id, limit=5)]
+        kinds = [p.kind for p in ledger.transactions(uow, w.id, limit=5)]
         assert kinds == ["adjustment", "adjustment"]
         assert ledger.check(uow) == []
 
@@ -253,7 +254,7 @@ def test_cli_adjust_answers_with_what_it_committed_even_if_the_database_goes_awa
     assert status == 0 and '"balance": 700' in capsys.readouterr().out
     with runtime.uow() as uow:
         assert wallets.get(uow, w.id).balance == 700
-        assert [p.kind for p in wallets.transactions(uow, w.id, limit=5)] == ["adjustment"]
+        assert [p.kind for p in ledger.transactions(uow, w.id, limit=5)] == ["adjustment"]
 
 
 def test_a_failed_savepoint_drops_its_after_commit_work(runtime):

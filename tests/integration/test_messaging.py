@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from core import messaging
 from core.db import utcnow
+from core.messaging import outbox, transports
 from workers import messages as worker
 
 PHONE = "+231881234567"
@@ -33,7 +33,7 @@ class Recorder:
             self.calls += 1
             if self.fail and self.fail_to in (None, to_phone):
                 self.fail -= 1
-                raise messaging.TransportError("provider down", permanent=self.permanent)
+                raise transports.TransportError("provider down", permanent=self.permanent)
             self.sent.append((to_phone, body))
             return f"SM{len(self.sent)}"
 
@@ -52,14 +52,14 @@ def recorder(monkeypatch):
 
 def send(rt, body, *, sensitive=None, phone=PHONE):
     with rt.uow() as uow:
-        m = messaging.send_whatsapp(uow, rt, phone, body, sensitive=sensitive)
+        m = outbox.send_whatsapp(uow, rt, phone, body, sensitive=sensitive)
         uow.commit()
     return m.id
 
 
-def row(rt, mid) -> messaging.OutboundMessage:
+def row(rt, mid) -> outbox.OutboundMessage:
     with rt.uow() as uow:
-        m = messaging.get(uow, mid)
+        m = outbox.get(uow, mid)
         uow.session.expunge(m)  # keep its loaded values past the rollback on exit
         return m
 
@@ -68,24 +68,24 @@ def test_sandbox_delivers_after_commit_and_keeps_the_secret_only_sealed(runtime)
     mid = send(runtime, "Your code is 314159.", sensitive=["314159"])
     m = row(runtime, mid)
     assert m.status == "sent" and m.provider_sid.startswith("SMsandbox_") and m.attempts == 1
-    assert m.body == f"Your code is {messaging.MASK}." and b"314159" not in m.sealed_body
+    assert m.body == f"Your code is {outbox.MASK}." and b"314159" not in m.sealed_body
     with runtime.uow() as uow:
-        (seen,) = messaging.outbox_for(uow, PHONE, 10, secret_key=runtime.secret_key)
-        (transcript,) = messaging.outbox_for(uow, PHONE, 10)
+        (seen,) = outbox.outbox_for(uow, PHONE, 10, secret_key=runtime.secret_key)
+        (transcript,) = outbox.outbox_for(uow, PHONE, 10)
     assert seen.body == "Your code is 314159." and transcript.body == m.body
     # The sandbox phone shows the real text for a while, then only the transcript is left.
     with runtime.uow() as uow:
-        assert messaging.forget_delivered_copies(uow, utcnow()) == 0
-        assert messaging.forget_delivered_copies(uow, utcnow() + messaging.REVEAL_WINDOW) == 1
+        assert outbox.forget_delivered_copies(uow, utcnow()) == 0
+        assert outbox.forget_delivered_copies(uow, utcnow() + outbox.REVEAL_WINDOW) == 1
         uow.commit()
     assert row(runtime, mid).sealed_body is None
 
 
 def test_nothing_is_sent_for_a_rolled_back_transaction(runtime, recorder):
     with runtime.uow() as uow:
-        messaging.send_whatsapp(uow, runtime, PHONE, "never")
+        outbox.send_whatsapp(uow, runtime, PHONE, "never")
     with runtime.uow() as uow:
-        assert messaging.outbox_for(uow, PHONE) == []
+        assert outbox.outbox_for(uow, PHONE) == []
     assert recorder.calls == 0
 
 
@@ -101,8 +101,8 @@ def test_outbox_is_per_phone_and_oldest_first(runtime):
         send(runtime, f"hello {i}")
     send(runtime, "someone else", phone="+231771234567")
     with runtime.uow() as uow:
-        assert [i.body for i in messaging.outbox_for(uow, PHONE)] == ["hello 0", "hello 1", "hello 2"]
-        assert [i.body for i in messaging.outbox_for(uow, PHONE, 2)] == ["hello 1", "hello 2"]
+        assert [i.body for i in outbox.outbox_for(uow, PHONE)] == ["hello 0", "hello 1", "hello 2"]
+        assert [i.body for i in outbox.outbox_for(uow, PHONE, 2)] == ["hello 1", "hello 2"]
 
 
 def test_a_failed_message_is_retried_with_backoff_and_later_ones_wait_behind_it(runtime, recorder):
@@ -124,13 +124,13 @@ def test_attempts_are_bounded(runtime, recorder):
     recorder.fail = 100
     mid = send(runtime, "doomed", sensitive=["doomed"])
     now = utcnow()
-    for _ in range(messaging.MAX_ATTEMPTS + 2):
+    for _ in range(outbox.MAX_ATTEMPTS + 2):
         now += timedelta(hours=1)
         worker.retry_due(runtime, now)
     m = row(runtime, mid)
-    assert m.status == "failed" and m.attempts == messaging.MAX_ATTEMPTS
+    assert m.status == "failed" and m.attempts == outbox.MAX_ATTEMPTS
     assert m.next_attempt_at is None and m.sealed_body is None
-    assert recorder.calls == messaging.MAX_ATTEMPTS
+    assert recorder.calls == outbox.MAX_ATTEMPTS
 
 
 def test_a_permanent_failure_gives_up_at_once_and_frees_the_queue(runtime, recorder):
@@ -147,7 +147,7 @@ def test_a_lost_job_is_picked_up_by_the_sweep(runtime, recorder):
     m = row(runtime, mid)
     assert m.status == "queued"
     assert worker.retry_due(runtime, m.created_at + timedelta(seconds=1)) == 0, "its job may still come"
-    assert worker.retry_due(runtime, m.created_at + messaging.GRACE) == 1
+    assert worker.retry_due(runtime, m.created_at + outbox.GRACE) == 1
     assert row(runtime, mid).status == "sent" and recorder.calls == 1
 
 
@@ -156,12 +156,12 @@ def test_a_failed_enqueue_after_commit_is_logged_and_the_sweep_delivers(runtime,
 
     runtime.jobs = jobs = RefusingJobs()
     mid = send(runtime, "refused")  # committed: the enqueue's failure is not the caller's
-    assert jobs.refused == [(messaging.DELIVER_JOB, (mid,))]
+    assert jobs.refused == [(outbox.DELIVER_JOB, (mid,))]
     assert any("Connection refused" in r.getMessage() or "Connection refused" in (r.exc_text or "")
                for r in caplog.records if r.levelno >= logging.WARNING), "the lost enqueue is logged"
     m = row(runtime, mid)
     assert m.status == "queued" and recorder.calls == 0
-    assert worker.retry_due(runtime, m.created_at + messaging.GRACE) == 1
+    assert worker.retry_due(runtime, m.created_at + outbox.GRACE) == 1
     assert row(runtime, mid).status == "sent" and recorder.sent == [(PHONE, "refused")]
 
 
@@ -174,7 +174,7 @@ def test_a_job_that_fails_is_recorded_for_the_test_that_caused_it(runtime, job_f
     monkeypatch.setattr(worker, "deliver", broken)
     mid = send(runtime, "to a broken job")
     assert [(job, args, str(e)) for job, args, e in job_failures()] == [
-        (messaging.DELIVER_JOB, (mid,), "a bug in the delivery job")]
+        (outbox.DELIVER_JOB, (mid,), "a bug in the delivery job")]
     assert row(runtime, mid).status == "queued", "left to the sweep"
 
 
@@ -218,13 +218,13 @@ def test_one_batch_delivers_many_phones_in_order_and_a_failing_phone_holds_back_
 
 def test_deliver_up_to_takes_a_bounded_batch(runtime):
     with runtime.uow() as uow, pytest.raises(ValueError):
-        messaging.deliver_up_to(uow, runtime.secret_key, messaging.SandboxTransport(),
-                                [f"msg_{i}" for i in range(messaging.DELIVER_BATCH + 1)])
+        outbox.deliver_up_to(uow, runtime.secret_key, transports.SandboxTransport(),
+                                [f"msg_{i}" for i in range(outbox.DELIVER_BATCH + 1)])
 
 
 def test_more_than_a_batch_is_delivered_in_several_transactions(runtime, recorder):
     runtime.jobs = NoJobs()
-    n = messaging.DELIVER_BATCH + 5
+    n = outbox.DELIVER_BATCH + 5
     ids = [send(runtime, f"m{i}", phone=f"+23188{i:07d}") for i in range(n)]
     assert worker.deliver_many(ids, runtime=runtime) == n
     assert sorted(b for _, b in recorder.sent) == sorted(f"m{i}" for i in range(n))
@@ -275,7 +275,7 @@ def test_concurrent_deliveries_of_one_phone_send_each_message_once(pg_runtime, r
         return threading.Thread(target=run)
 
     threads = [together(lambda m=m: worker.deliver(m, runtime=pg_runtime)) for m in ids]
-    threads += [together(lambda: worker.retry_due(pg_runtime, utcnow() + messaging.GRACE))
+    threads += [together(lambda: worker.retry_due(pg_runtime, utcnow() + outbox.GRACE))
                 for _ in range(2)]
     for t in threads:
         t.start()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import deposits, users
+from core.identity import users
+from core.wallets import deposits
 from workers import context
 from workers.queue import RQQueue
 
@@ -74,8 +75,8 @@ def test_the_scheduler_tick_runs_as_an_rq_job(runtime, redis_url):
     this test only saw that the job itself had not failed."""
     from datetime import timedelta
 
-    from core import ledger, transfers
     from core.db import utcnow
+    from core.wallets import ledger, transfers
     from tests.integration.test_transfers import ALICE, _balance, _live_send_to_newbie
 
     window = timedelta(hours=runtime.settings.claim_window_hours)
@@ -228,7 +229,7 @@ def _outbox(rt, phone: str) -> list:
     """(body, status, created_at, sent_at) of each message to `phone`, oldest first."""
     from sqlalchemy import select
 
-    from core.messaging import OutboundMessage as M
+    from core.messaging.outbox import OutboundMessage as M
 
     with rt.uow() as uow:
         return list(uow.session.execute(select(M.body, M.status, M.created_at, M.sent_at)
@@ -238,11 +239,11 @@ def _outbox(rt, phone: str) -> list:
 def _sent_by_its_job(rt, phone: str, words: str) -> bool:
     """Whether the message to `phone` containing `words` is sent, and was sent before the
     sweep could have taken it over: by the job its transaction enqueued."""
-    from core import messaging
+    from core.messaging import outbox
 
     for body, status, created_at, sent_at in _outbox(rt, phone):
         if words in body and status == "sent":
-            assert sent_at - created_at < messaging.GRACE, "sent by the sweep, not by its job"
+            assert sent_at - created_at < outbox.GRACE, "sent by the sweep, not by its job"
             return True
     return False
 
@@ -290,8 +291,8 @@ def test_a_chat_reply_is_sent_through_a_worker_process(pg_runtime, through_redis
 def test_a_claim_window_ends_by_the_worker_processs_clock(pg_runtime, through_redis):
     from datetime import timedelta
 
-    from core import sandbox, transfers, wallets
     from core.db import utcnow
+    from core.wallets import sandbox, transfers, wallets
     from tests.processes import wait_for
 
     _, worker = through_redis

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from core import ledger, sandbox, transfers, users, wallets
 from core.db import utcnow
 from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
+from core.identity import users
+from core.wallets import claims, ledger, sandbox, transfers, wallets
 
 ALICE, BOB, NEWBIE, MALLORY = "+231881000001", "+231881000002", "+231881000009", "+231881000666"
 
@@ -21,11 +22,11 @@ def _balance(uow, phone, currency="USD", livemode=False):
 
 def _sent_to(runtime, phone, *, as_received=True) -> list[str]:
     """What the phone received (as_received) or what the transcript keeps."""
-    from core import messaging
+    from core.messaging import outbox
 
     key = runtime.secret_key if as_received else None
     with runtime.uow() as uow:
-        return [m.body for m in messaging.outbox_for(uow, phone, limit=50, secret_key=key)]
+        return [m.body for m in outbox.outbox_for(uow, phone, limit=50, secret_key=key)]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_to_a_user_succeeds_at_once(runtime, alice):
     with runtime.uow() as uow:
         assert _balance(uow, ALICE) == 100000 - 1250 and _balance(uow, BOB) == 1250
         assert ledger.check(uow) == []
-        from core.events import Event
+        from core.events.events import Event
 
         assert [e.type for e in uow.session.query(Event).order_by(Event.id)] == ["transfer.created", "transfer.succeeded"]
     assert any("$12.50" in b and t.id in b for b in _sent_to(runtime, BOB))
@@ -94,7 +95,7 @@ def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow:
-        done = transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code.lower())
+        done = claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code.lower())
         uow.commit()
     assert done.status == "claimed"
     with runtime.uow() as uow:
@@ -102,7 +103,7 @@ def test_new_number_gets_a_claim_link_and_claims(runtime, alice):
         assert wallets.system_account(uow, "claims_held", "USD", False).balance == 0
         assert ledger.check(uow) == []
     with runtime.uow() as uow, pytest.raises(InvalidState):
-        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
+        claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
 def test_the_transcript_keeps_the_claim_code_masked(runtime, alice):
@@ -118,15 +119,15 @@ def test_the_logged_in_recipient_claims_by_id(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow, pytest.raises(NotFound):
-        transfers.claim_for_recipient(uow, runtime, user_id=mallory.id, livemode=False, transfer_id=t.id)
+        claims.claim_for_recipient(uow, runtime, user_id=mallory.id, livemode=False, transfer_id=t.id)
     with runtime.uow() as uow:
-        assert [p.id for p in transfers.pending_claims_for(uow, NEWBIE)] == [t.id]
-        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
+        assert [p.id for p in claims.pending_claims_for(uow, NEWBIE)] == [t.id]
+        claims.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
         uow.commit()
     with runtime.uow() as uow:
-        assert _balance(uow, NEWBIE) == 500 and transfers.pending_claims_for(uow, NEWBIE) == []
+        assert _balance(uow, NEWBIE) == 500 and claims.pending_claims_for(uow, NEWBIE) == []
     with runtime.uow() as uow, pytest.raises(InvalidState):
-        transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
+        claims.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False, transfer_id=t.id)
 
 
 def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
@@ -136,7 +137,7 @@ def test_only_the_phone_it_was_sent_to_can_claim(runtime, alice):
         uow.commit()
     for attempt in (code, "WRONGCOD", ""):
         with runtime.uow() as uow, pytest.raises(NotFound):
-            transfers.claim(uow, runtime, user_id=mallory.id, livemode=False, claim_code=attempt)
+            claims.claim(uow, runtime, user_id=mallory.id, livemode=False, claim_code=attempt)
     with runtime.uow() as uow:
         assert _balance(uow, MALLORY) == 0
 
@@ -148,17 +149,17 @@ def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     with runtime.uow() as uow, pytest.raises(Refused) as e:
-        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code, now=later)
+        claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code, now=later)
     assert e.value.code == "CLAIM_EXPIRED"
     # Test mode would auto-claim; expiry first here, as the window passed.
-    assert transfers.expire_due(runtime, later) == 1
-    assert transfers.expire_due(runtime, later) == 0, "a second sweep returns nothing twice"
+    assert claims.expire_due(runtime, later) == 1
+    assert claims.expire_due(runtime, later) == 0, "a second sweep returns nothing twice"
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "expired"
         assert _balance(uow, ALICE) == 100000
         assert ledger.check(uow) == []
     with runtime.uow() as uow, pytest.raises(Refused):
-        transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
+        claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code)
 
 
 def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
@@ -166,11 +167,11 @@ def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
     it below zero, so a transfer returned twice (a sweep whose status check failed)
     cannot make money out of nothing.
 
-    Guards SYSTEM_ACCOUNTS["claims_held"] = False (core/wallets.py): were it allowed to
+    Guards SYSTEM_ACCOUNTS["claims_held"] = False (core/wallets/wallets.py): were it allowed to
     go negative, the second return would go through and ALICE get her 500 back twice."""
     t, _, _ = _pending(runtime, alice)
     later = utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1)
-    assert transfers.expire_due(runtime, later) == 1
+    assert claims.expire_due(runtime, later) == 1
     with runtime.uow() as uow, pytest.raises(InsufficientFunds):  # at the commit on PostgreSQL
         held = wallets.system_account(uow, "claims_held", "USD", False)
         ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=False,
@@ -184,8 +185,8 @@ def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
 
 def test_test_mode_claims_complete_by_themselves(runtime, alice):
     t, _, _ = _pending(runtime, alice)
-    assert transfers.auto_claim_due(runtime, utcnow()) == 0
-    assert transfers.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
+    assert claims.auto_claim_due(runtime, utcnow()) == 0
+    assert claims.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "claimed"
         assert _balance(uow, NEWBIE) == 500
@@ -193,7 +194,7 @@ def test_test_mode_claims_complete_by_themselves(runtime, alice):
 
 def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int, now=None):
     """ALICE, given `funds` of live money by an operator, sends `amount` to NEWBIE (at `now`)."""
-    from core import adjustments
+    from core.wallets import adjustments
 
     with runtime.uow() as uow:
         u = users.get_or_create(uow, ALICE)
@@ -228,7 +229,7 @@ def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(r
 def test_live_mode_never_auto_claims(runtime):
     t = _live_send_to_newbie(runtime, 100, "LRD", funds=10000)
     assert t.auto_claim_at is None
-    assert transfers.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
+    assert claims.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
 
 
 def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
@@ -240,15 +241,15 @@ def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
         newbie = users.get_or_create(uow, NEWBIE)
         uow.commit()
     code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0].strip()
-    for attempt in (lambda uow: transfers.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code),
-                    lambda uow: transfers.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False,
-                                                              transfer_id=t.id)):
+    for attempt in (lambda uow: claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code),
+                    lambda uow: claims.claim_for_recipient(uow, runtime, user_id=newbie.id, livemode=False,
+                                                           transfer_id=t.id)):
         with runtime.uow() as uow, pytest.raises(NotFound):
             attempt(uow)
     with runtime.uow() as uow:
         assert wallets.system_account(uow, "claims_held", "USD", True).balance == 400
-        assert transfers.pending_claims_for(uow, NEWBIE, livemode=False) == []
-        done = transfers.claim(uow, runtime, user_id=newbie.id, livemode=True, claim_code=code)
+        assert claims.pending_claims_for(uow, NEWBIE, livemode=False) == []
+        done = claims.claim(uow, runtime, user_id=newbie.id, livemode=True, claim_code=code)
         uow.commit()
     assert done.status == "claimed"
     with runtime.uow() as uow:
@@ -257,7 +258,7 @@ def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):
 
 
 def test_merchant_payout(runtime):
-    from core import adjustments
+    from core.wallets import adjustments
     from tests.conftest import create_merchant
 
     mid, _ = create_merchant(runtime)
@@ -270,7 +271,7 @@ def test_merchant_payout(runtime):
         uow.commit()
     assert t.status == "succeeded"
     with runtime.uow() as uow:
-        from core.events import Event
+        from core.events.events import Event
 
         assert {e.merchant_id for e in uow.session.query(Event)} == {mid}
 
@@ -278,7 +279,7 @@ def test_merchant_payout(runtime):
 @pytest.mark.postgres
 def test_two_overdrawing_transfers_at_once_exactly_one_wins(pg_runtime):
     rt = pg_runtime
-    from core import adjustments
+    from core.wallets import adjustments
 
     with rt.uow() as uow:
         a = users.get_or_create(uow, ALICE)
@@ -323,7 +324,7 @@ def test_opposing_transfers_at_once_never_deadlock(pg_runtime):
     for the other, and PostgreSQL breaks the cycle by failing one of them."""
     from sqlalchemy.exc import OperationalError
 
-    from core import adjustments
+    from core.wallets import adjustments
     from tests.conftest import at_once
 
     rt, threads, rounds, start = pg_runtime, 8, 25, 100_000
@@ -365,3 +366,25 @@ def test_opposing_transfers_at_once_never_deadlock(pg_runtime):
         assert _balance(uow, ALICE) == start - a_to_b + b_to_a
         assert _balance(uow, BOB) == start + a_to_b - b_to_a
         assert ledger.check(uow) == []
+
+
+@pytest.mark.parametrize("amount,currency,code", [
+    (100_000_000_01, "USD", "AMOUNT_TOO_LARGE"), (0, "USD", "AMOUNT_TOO_SMALL"),
+    (12.5, "USD", "VALIDATION_ERROR"), (True, "USD", "VALIDATION_ERROR"), (100, "EUR", "INVALID_CURRENCY"),
+])
+def test_core_refuses_the_amounts_the_api_refuses(runtime, alice, amount, currency, code):
+    """A caller that is not the API (the bot, a worker) gets the API's verdict on an amount,
+    before anything is read or written."""
+    from core.wallets import deposits
+
+    with runtime.uow() as uow:
+        me = users.find_by_phone(uow, ALICE)
+        for attempt in (
+            lambda: transfers.send(uow, runtime, sender=alice, amount=amount, currency=currency, to_phone=BOB),
+            lambda: deposits.create(uow, runtime, user_id=me.id, amount=amount, currency=currency,
+                                    method="mtn_momo", phone_number=ALICE, livemode=False),
+        ):
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert (e.value.code, e.value.details) == (code, {"field": "currency" if code == "INVALID_CURRENCY"
+                                                                 else "amount"})

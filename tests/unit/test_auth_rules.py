@@ -7,10 +7,12 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from core import messaging, otp, pins, ratelimit, sessions
+from core import ratelimit
 from core.crypto import derive_key, slow_hash
 from core.db import utcnow
 from core.errors import InvalidInput
+from core.identity import otp, pins, sessions
+from core.messaging import outbox
 
 SECRET = "unit-secret"
 
@@ -70,8 +72,8 @@ def test_only_active_codes_count(status):
 def test_otp_message_carries_the_code_and_masks_it_for_the_transcript(purpose):
     body = otp.message_for("042017", purpose)
     assert "042017" in body
-    masked = messaging.mask(body, ["042017"])
-    assert "042017" not in masked and messaging.MASK in masked
+    masked = outbox.mask(body, ["042017"])
+    assert "042017" not in masked and outbox.MASK in masked
 
 
 def test_an_api_code_says_it_is_not_for_the_chat():
@@ -83,13 +85,13 @@ def test_an_api_code_says_it_is_not_for_the_chat():
 
 
 def test_mask_is_fixed_width_and_refuses_what_it_cannot_find():
-    assert messaging.mask("PIN 1234 and 123456", ["1234"]) == f"PIN {messaging.MASK} and {messaging.MASK}56"
-    assert messaging.mask("a 987654 b", ["987654"]) == messaging.mask("a 9876 b", ["9876"])
+    assert outbox.mask("PIN 1234 and 123456", ["1234"]) == f"PIN {outbox.MASK} and {outbox.MASK}56"
+    assert outbox.mask("a 987654 b", ["987654"]) == outbox.mask("a 9876 b", ["9876"])
     with pytest.raises(ValueError):
-        messaging.mask("no secret here", ["123456"])
+        outbox.mask("no secret here", ["123456"])
     with pytest.raises(ValueError):
-        messaging.mask("x", [""])
-    assert messaging.mask("plain", None) == "plain"
+        outbox.mask("x", [""])
+    assert outbox.mask("plain", None) == "plain"
 
 
 # --- access tokens ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from core.messaging import TransportError
+from core.messaging.transports import TransportError
 from workers.twilio_transport import TwilioTransport
 
 

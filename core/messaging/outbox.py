@@ -2,8 +2,9 @@
 
 `send_whatsapp` writes the message in the caller's transaction and asks for delivery
 only after that transaction commits, so nobody is ever told about something that was
-rolled back. A worker then hands the message to the transport (Twilio, or the sandbox,
-which sends nothing: its stored rows are the sandbox outbox that `/dev/messages` lists).
+rolled back. A worker then hands the message to the transport (transports.py: Twilio,
+or the sandbox, which sends nothing: its stored rows are the sandbox outbox that
+`/dev/messages` lists).
 
 Secrets in messages. A message may have to carry a secret (a login code). The `body`
 column is the transcript support reads, so it holds the text with each `sensitive`
@@ -22,10 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import (
-    BigInteger,
     Index,
     Integer,
     LargeBinary,
@@ -38,9 +37,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.crypto import Sealer
-from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
+from core.db import Base, Seq, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.ids import new_id
 from core.jobs import enqueue_after_commit
+from core.messaging.transports import MessageTransport, TransportError
 from core.phones import normalise_e164
 
 MASK = "••••"  # fixed width: a mask must not tell how long the secret was
@@ -54,8 +54,6 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 REVEAL_WINDOW = timedelta(minutes=15)
 DELIVER_JOB = "workers.messages.deliver"
 
-# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
-Seq = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class OutboundMessage(Base):
@@ -88,35 +86,6 @@ class OutboundMessage(Base):
     error: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
-class TransportError(Exception):
-    """The provider did not take the message. `permanent`: retrying cannot help."""
-
-    def __init__(self, message: str, *, permanent: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
-
-
-class MessageTransport(Protocol):
-    """What sends a message. Real ones live outside core (workers/twilio_transport.py)."""
-
-    # True when the transport's "recipient" is our own outbox (the sandbox), which keeps
-    # the sealed text for REVEAL_WINDOW so a developer can read what a phone would show.
-    keeps_delivered_copy: bool
-
-    def send(self, to_phone: str, body: str) -> str:
-        """Hand the message over; return the provider's id. Raises TransportError."""
-        ...
-
-
-class SandboxTransport:
-    """Sends nothing: the stored row is the message, marked sent with a fake provider id."""
-
-    keeps_delivered_copy = True
-
-    def send(self, to_phone: str, body: str) -> str:
-        return new_id("SMsandbox")
-
-
 def mask(body: str, sensitive: list[str] | None) -> str:
     """The transcript copy of `body`: every occurrence of each sensitive value masked."""
     masked = body
@@ -131,6 +100,23 @@ def mask(body: str, sensitive: list[str] | None) -> str:
     return masked
 
 
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A message as `send_whatsapp` wrote it: plain data, since the row goes with the
+    transaction's next statement (a hot statement) and the session does not hold it. Its
+    `seq` is the database's, known only once written."""
+
+    id: str
+    to_phone: str
+    channel: str
+    body: str
+    sealed_body: bytes | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+
+
 _QUEUE = Statement(
     "INSERT INTO outbound_messages (id, to_phone, channel, body, sealed_body, status, attempts, "
     "next_attempt_at, created_at) VALUES (:id, :to_phone, :channel, :body, :sealed_body, :status, "
@@ -139,7 +125,7 @@ _QUEUE = Statement(
 
 
 def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
-                  sensitive: list[str] | None = None, now: datetime | None = None) -> OutboundMessage:
+                  sensitive: list[str] | None = None, now: datetime | None = None) -> QueuedMessage:
     """Send `body` to the WhatsApp number `to_phone` (E.164) once this transaction commits.
 
     `sensitive`: values inside `body` (a code, a PIN) that the transcript must not keep;
@@ -151,14 +137,12 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
         raise ValueError(f"WhatsApp messages are at most {MAX_BODY} characters")
     now = now or utcnow()
     masked = mask(body, sensitive)
-    row = {
-        "id": new_id("msg"), "to_phone": normalise_e164(to_phone), "channel": "whatsapp", "body": masked,
-        "sealed_body": Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
-        "status": "queued", "attempts": 0, "next_attempt_at": now + GRACE, "created_at": now,
-    }
-    uow.defer(_QUEUE, row)
-    # Not attached to the session (the row goes with the next statement); seq is unset.
-    msg = OutboundMessage(**row)
+    msg = QueuedMessage(
+        id=new_id("msg"), to_phone=normalise_e164(to_phone), channel="whatsapp", body=masked,
+        sealed_body=Sealer(rt.secret_key).seal(body.encode()) if masked != body else None,
+        status="queued", attempts=0, next_attempt_at=now + GRACE, created_at=now,
+    )
+    uow.defer(_QUEUE, dict(vars(msg)))
     enqueue_after_commit(uow, rt.jobs, DELIVER_JOB, msg.id)
     return msg
 

@@ -1,4 +1,9 @@
-"""Trace ids: one per request, on every response and on every log line it writes."""
+"""Trace ids: one per request, on every response and on every log line it writes.
+
+Here in core, with no Flask in it, so that anything that logs (the API, the bot, the
+workers, the CLI) stamps its lines the same way; the API sets a new id per request
+(api/app.py) and puts it on the response (api/envelope.py).
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """The ledger: the one place money moves.
 
 Every movement is one journal entry whose postings sum to zero in its currency. Each
-account (a wallet: a user's, a merchant's or a system account such as claims held)
-keeps a materialised balance, updated in the same transaction as its postings, and each
-posting records the balance it left behind.
+wallet (a user's, a merchant's or a system account such as claims held: core/wallets/
+wallets.py) keeps a materialised balance, updated in the same transaction as its
+postings, and each posting records the balance it left behind. A wallet's transactions,
+as people see them, are its postings (`transactions`).
 
 No wallet goes below zero unless it may (`may_go_negative`): a CHECK constraint of the
 accounts table, so the database itself refuses an overdraft, on the current row,
@@ -23,17 +24,14 @@ the row locks are taken only then, so a busy wallet is locked for one round trip
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
-    CheckConstraint,
     ForeignKey,
     Index,
-    Integer,
     String,
-    UniqueConstraint,
     func,
     or_,
     select,
@@ -42,34 +40,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.util import identity_key
 
-from core.db import Base, Money, Statement, UnitOfWork, UTCDateTime, refuse_on_violation, utcnow
-from core.errors import InsufficientFunds, InvalidInput
+from core.amounts import check_currency, is_minor_units
+from core.db import (
+    Base,
+    Money,
+    Seq,
+    Statement,
+    UnitOfWork,
+    UTCDateTime,
+    refuse_on_violation,
+    utcnow,
+)
+from core.errors import InsufficientFunds
 from core.ids import new_id
-
-CURRENCIES = ("USD", "LRD")
-# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
-Seq = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Account(Base):
-    """A wallet. `owner_type` is user, merchant or system; system accounts are named by code."""
-
-    __tablename__ = "accounts"
-    __table_args__ = (
-        UniqueConstraint("owner_type", "owner_id", "currency", "livemode"),
-        CheckConstraint("balance >= 0 OR may_go_negative", name="no_overdraft"),
-    )
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    owner_type: Mapped[str] = mapped_column(String(10))
-    owner_id: Mapped[str] = mapped_column(String(40))
-    currency: Mapped[str] = mapped_column(String(3))
-    livemode: Mapped[bool] = mapped_column(Boolean)
-    balance: Mapped[int] = mapped_column(Money, default=0)
-    # Only accounts that stand for money outside Soxara (what a rail owes us, operator
-    # adjustments, sandbox funding) may go below zero.
-    may_go_negative: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+from core.wallets.wallets import Wallet
 
 
 class JournalEntry(Base):
@@ -126,18 +110,30 @@ _INSERT_POSTING = Statement(
     created_at=UTCDateTime())
 
 
+@dataclass(frozen=True)
+class PostedEntry:
+    """A journal entry as `post` wrote it: plain data, since its rows are written by hot
+    statements and the session does not hold them."""
+
+    id: str
+    kind: str
+    obj_type: str
+    obj_id: str
+    livemode: bool
+    currency: str
+    memo: str
+    created_at: datetime
+
+
 def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bool,
-         currency: str, legs: list[tuple[str, int]], memo: str = "") -> JournalEntry:
+         currency: str, legs: list[tuple[str, int]], memo: str = "") -> PostedEntry:
     """Move money: one balanced entry, written with the transaction's next statement or
     its commit. That is where an overdraft raises InsufficientFunds (at once on SQLite);
-    the caller's transaction (or savepoint) then rolls back and nothing has moved.
-
-    The entry returned is not attached to the session (it is written by a hot statement)."""
-    if currency not in CURRENCIES:
-        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    the caller's transaction (or savepoint) then rolls back and nothing has moved."""
+    check_currency(currency)
     merged: dict[str, int] = defaultdict(int)
     for account_id, amount in legs:
-        if isinstance(amount, bool) or not isinstance(amount, int):
+        if not is_minor_units(amount):
             raise TypeError("ledger amounts are integer minor units")
         merged[account_id] += amount
     merged = {a: amt for a, amt in merged.items() if amt != 0}
@@ -146,11 +142,9 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
 
     s = uow.session
     now = utcnow()
-    entry = JournalEntry(id=new_id("jrn"), kind=kind, obj_type=obj_type, obj_id=obj_id,
-                         livemode=livemode, currency=currency, memo=memo[:500], created_at=now)
-    uow.defer(_INSERT_ENTRY, {"id": entry.id, "kind": kind, "obj_type": obj_type, "obj_id": obj_id,
-                              "livemode": livemode, "currency": currency, "memo": entry.memo,
-                              "created_at": now})
+    entry = PostedEntry(id=new_id("jrn"), kind=kind, obj_type=obj_type, obj_id=obj_id, livemode=livemode,
+                        currency=currency, memo=memo[:500], created_at=now)
+    uow.defer(_INSERT_ENTRY, dict(vars(entry)))
     for account_id in sorted(merged):  # fixed lock order: no deadlocks between entries
         amount = merged[account_id]
         where = {"account_id": account_id, "currency": currency, "livemode": livemode}
@@ -159,7 +153,7 @@ def post(uow: UnitOfWork, *, kind: str, obj_type: str, obj_id: str, livemode: bo
                                     "amount": amount,
                                     "kind": kind, "obj_type": obj_type, "obj_id": obj_id, "created_at": now})
         # The balance changes under the ORM's feet: reload it if the session holds the wallet.
-        held = s.identity_map.get(identity_key(Account, account_id))
+        held = s.identity_map.get(identity_key(Wallet, account_id))
         if held is not None:
             s.expire(held, ["balance"])
     return entry
@@ -180,23 +174,23 @@ def check(uow: UnitOfWork) -> list[str]:
     if orphan:
         breaches.append(f"{orphan} journal entries have no postings")
     for acct_id, currency, entry_currency in s.execute(
-        select(Account.id, Account.currency, JournalEntry.currency)
-        .join(Posting, Posting.account_id == Account.id)
+        select(Wallet.id, Wallet.currency, JournalEntry.currency)
+        .join(Posting, Posting.account_id == Wallet.id)
         .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(or_(JournalEntry.currency != Account.currency, JournalEntry.livemode != Account.livemode))
+        .where(or_(JournalEntry.currency != Wallet.currency, JournalEntry.livemode != Wallet.livemode))
         .limit(20)
     ):
         breaches.append(f"wallet {acct_id} ({currency}) has a posting from a {entry_currency} entry or another mode")
     sums = select(Posting.account_id, func.coalesce(func.sum(Posting.amount), 0).label("total")) \
         .group_by(Posting.account_id).subquery()
     for acct_id, balance, total in s.execute(
-        select(Account.id, Account.balance, func.coalesce(sums.c.total, 0))
-        .outerjoin(sums, sums.c.account_id == Account.id)
-        .where(Account.balance != func.coalesce(sums.c.total, 0))
+        select(Wallet.id, Wallet.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == Wallet.id)
+        .where(Wallet.balance != func.coalesce(sums.c.total, 0))
     ):
         breaches.append(f"wallet {acct_id} balance {balance} != sum of its postings {total}")
     for acct_id, balance in s.execute(
-        select(Account.id, Account.balance).where(Account.balance < 0, ~Account.may_go_negative)
+        select(Wallet.id, Wallet.balance).where(Wallet.balance < 0, ~Wallet.may_go_negative)
     ):
         breaches.append(f"wallet {acct_id} is negative: {balance}")
     # Each posting's balance_after must be the running sum of its account's postings.
@@ -208,9 +202,17 @@ def check(uow: UnitOfWork) -> list[str]:
     for acct_id, posting_id in bad_chain:
         breaches.append(f"posting {posting_id} on {acct_id}: balance_after is not the running balance")
     for currency, livemode, total in s.execute(
-        select(Account.currency, Account.livemode, func.sum(Account.balance))
-        .group_by(Account.currency, Account.livemode)
-        .having(func.sum(Account.balance) != 0)
+        select(Wallet.currency, Wallet.livemode, func.sum(Wallet.balance))
+        .group_by(Wallet.currency, Wallet.livemode)
+        .having(func.sum(Wallet.balance) != 0)
     ):
         breaches.append(f"{currency} {'live' if livemode else 'test'} balances sum to {total}, not 0")
     return breaches
+
+
+def transactions(uow: UnitOfWork, wallet_id: str, *, limit: int, before_seq: int | None = None) -> list[Posting]:
+    """A wallet's transactions (its postings), newest first, keyset-paged on the posting sequence."""
+    q = select(Posting).where(Posting.account_id == wallet_id)
+    if before_seq is not None:
+        q = q.where(Posting.seq < before_seq)
+    return list(uow.session.scalars(q.order_by(Posting.seq.desc()).limit(limit)))

@@ -6,17 +6,18 @@ An adjustment is itself a ledger entry against the `adjustments` system account,
 
 from __future__ import annotations
 
-from core import ledger, wallets
+from core.amounts import is_minor_units
 from core.db import UnitOfWork
 from core.errors import InvalidInput
 from core.ids import new_id
+from core.wallets import ledger, wallets
 
 
-def adjust(uow: UnitOfWork, *, wallet_id: str, amount: int, reason: str) -> ledger.JournalEntry:
+def adjust(uow: UnitOfWork, *, wallet_id: str, amount: int, reason: str) -> ledger.PostedEntry:
     reason = (reason or "").strip()
     if len(reason) < 3:
         raise InvalidInput("an adjustment needs a written reason", field="reason")
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+    if not is_minor_units(amount) or amount == 0:
         raise InvalidInput("the amount is a non-zero integer of minor units", field="amount")
     w = wallets.get(uow, wallet_id)
     if w.owner_type == wallets.SYSTEM:

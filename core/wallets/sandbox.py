@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from core import ledger, users, wallets
 from core.db import UnitOfWork
+from core.identity import users
 from core.ids import new_id
+from core.wallets import ledger, wallets
 
 BUYER_FUNDS = 1000_00
 

@@ -29,12 +29,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Index, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import messaging, ratelimit, users
+from core import ratelimit
 from core.crypto import slow_hash, slow_verify
 from core.db import Base, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Refused
+from core.identity import users
+from core.identity.users import User
 from core.ids import new_id
-from core.users import User
+from core.messaging import outbox
 
 CODE_DIGITS = 6
 VALIDITY = timedelta(minutes=5)
@@ -150,7 +152,7 @@ def issue(uow: UnitOfWork, rt, phone_e164: str, *, purpose: str, ip: str | None 
                   status="active", failed_attempts=0, created_at=now, expires_at=now + VALIDITY)
     s.add(row)
     s.flush()
-    messaging.send_whatsapp(uow, rt, phone_e164, message_for(code, purpose), sensitive=[code], now=now)
+    outbox.send_whatsapp(uow, rt, phone_e164, message_for(code, purpose), sensitive=[code], now=now)
     return row
 
 

@@ -12,12 +12,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, Boolean, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import ledger, messaging, rails, users, wallets
+from core import amounts, rails
+from core.amounts import format_amount
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, NotFound
+from core.identity import users
 from core.ids import new_id
 from core.jobs import enqueue_after_commit
-from core.money import format_amount
+from core.messaging import outbox
+from core.wallets import ledger, wallets
 
 TIMEOUT = timedelta(seconds=60)
 POLL_EVERY = timedelta(seconds=1)
@@ -46,10 +49,8 @@ def create(uow: UnitOfWork, rt, *, user_id: str, amount: int, currency: str, met
            phone_number: str, livemode: bool) -> Deposit:
     if method not in rails.MOBILE_MONEY:
         raise InvalidInput("method must be mtn_momo or orange_money", field="method")
-    if currency not in ledger.CURRENCIES:
-        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
+    amounts.check_currency(currency)
+    amounts.check_amount(amount)
     rt.rails.collection(method, livemode)  # off for this mode: refused before anything is written
     users.get(uow, user_id)
     wallets.wallet_for(uow, wallets.USER, user_id, currency, livemode)
@@ -117,7 +118,7 @@ def _ask_rail(rt, d: Deposit, now: datetime) -> rails.RailResult:
 
 
 def _notify(uow: UnitOfWork, rt, d: Deposit, text: str) -> None:
-    messaging.send_whatsapp(uow, rt, users.get(uow, d.user_id).phone_number, text)
+    outbox.send_whatsapp(uow, rt, users.get(uow, d.user_id).phone_number, text)
 
 
 def advance_due(rt, now: datetime | None = None, limit: int = 200) -> int:

@@ -1,4 +1,4 @@
-"""Merchants and their API keys.
+"""Merchants' API keys.
 
 A key is `sxm_<mode>_<prefix8><secret32>`. Only a keyed hash of the whole key is
 stored; the prefix (`sxm_live_AbCdEfGh`) names the key in lists and logs.
@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto, names
+from core import crypto
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unauthorized
 from core.ids import new_id, random_string
@@ -34,15 +34,6 @@ SCOPES = (
 )
 DEFAULT_SCOPES = ("payments:create", "payments:read")
 KEY_RE = re.compile(r"\Asxm_(test|live)_([A-Za-z0-9]{8})([A-Za-z0-9]{32})\Z")
-
-
-class Merchant(Base):
-    __tablename__ = "merchants"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    settlement_schedule: Mapped[str] = mapped_column(String(20), default="daily")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiKey(Base):
@@ -69,26 +60,11 @@ class ApiKey(Base):
 
 
 @dataclass(frozen=True)
+
+
 class MintedKey:
     key: ApiKey
     secret: str  # the full key, shown once
-
-
-def create_merchant(uow: UnitOfWork, name: str) -> Merchant:
-    shown = names.fit_to_show(name, 200)  # people read it in their chat ("You received … from")
-    if not shown:
-        raise InvalidInput("a merchant needs a name", field="name")
-    m = Merchant(id=new_id("mer"), name=shown, created_at=utcnow())
-    uow.session.add(m)
-    uow.session.flush()
-    return m
-
-
-def get_merchant(uow: UnitOfWork, merchant_id: str) -> Merchant:
-    m = uow.session.get(Merchant, merchant_id)
-    if m is None:
-        raise NotFound("no such merchant")
-    return m
 
 
 def check_scopes(scopes) -> list[str]:

@@ -3,8 +3,8 @@
 If the number belongs to a user, the money arrives at once (`succeeded`). Otherwise it
 waits in the claims-held account (`pending_claim`) while the number is sent a claim
 link; the new user claims it (`claimed`), or at the end of the claim window it goes
-back to the sender (`expired`). In test mode a pending claim completes by itself after
-about ten seconds, so an integration can see the whole life of a transfer.
+back to the sender (`expired`): claims.py. In test mode a pending claim completes by
+itself after about ten seconds, so an integration can see the whole life of a transfer.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import crypto, events, ledger, messaging, names, users, wallets
+from core import amounts, crypto, names
+from core.amounts import format_amount
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
-from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
+from core.errors import InsufficientFunds, InvalidInput, NotFound
+from core.events import events
 from core.ids import new_id, random_string
-from core.money import format_amount
+from core.messaging import outbox
+from core.wallets import ledger, wallets
 
 CLAIM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed on a phone
 CLAIM_CODE_LENGTH = 8
@@ -64,6 +67,32 @@ class Transfer(Base):
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+@dataclass(frozen=True)
+class SentTransfer:
+    """A transfer as `send` wrote it: plain data, since the row is written by a hot
+    statement and the session does not hold it. Change a transfer through the row
+    (`claims.locked`), never through this."""
+
+    id: str
+    livemode: bool
+    sender_type: str
+    sender_id: str
+    sender_wallet_id: str
+    to_phone_number: str
+    amount: int
+    currency: str
+    note: str | None
+    status: str
+    created_at: datetime
+    recipient_user_id: str | None = None
+    claim_code_hash: str | None = None
+    claim_expires_at: datetime | None = None
+    auto_claim_at: datetime | None = None
+    succeeded_at: datetime | None = None
+    claimed_at: datetime | None = None
+    expired_at: datetime | None = None
+
+
 _COLUMNS = ("id", "livemode", "sender_type", "sender_id", "sender_wallet_id", "to_phone_number",
             "recipient_user_id", "amount", "currency", "note", "status", "claim_code_hash",
             "claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")
@@ -90,7 +119,7 @@ FROM (SELECT 1 AS one) o
 _PARTIES_OF = {kind: Statement(_PARTIES.format(label=label)) for kind, label in _LABEL.items()}
 
 
-def snapshot(t: Transfer) -> dict:
+def snapshot(t: Transfer | SentTransfer) -> dict:
     """The transfer as the outside world sees it (events carry this)."""
     return {
         "id": t.id, "object": "transfer", "livemode": t.livemode, "amount": t.amount,
@@ -102,7 +131,7 @@ def snapshot(t: Transfer) -> dict:
     }
 
 
-def _events(uow: UnitOfWork, t: Transfer, *types: str) -> None:
+def record_events(uow: UnitOfWork, t: Transfer | SentTransfer, *types: str) -> None:
     """Record each of `types` for the transfer as it is now (one snapshot for all)."""
     state = snapshot(t)
     for type_ in types:
@@ -110,7 +139,8 @@ def _events(uow: UnitOfWork, t: Transfer, *types: str) -> None:
                       merchant_id=t.sender_id if t.sender_type == "merchant" else None)
 
 
-def _hash_code(rt, code: str) -> str:
+def hash_claim_code(rt, code: str) -> str:
+    """How a claim code is stored and looked up: keyed, whatever its case or spaces."""
     return crypto.keyed_hash(rt.secret_key, "claim-code", code.strip().upper())
 
 
@@ -134,21 +164,15 @@ def _shown(label: str) -> str:
     return names.fit_to_show(label) or "a Soxara merchant"
 
 
-def _notify(uow: UnitOfWork, rt, phone: str, text: str, *, sensitive: list[str] | None = None) -> None:
-    messaging.send_whatsapp(uow, rt, phone, text, sensitive=sensitive)
-
-
 def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_phone: str,
-         note: str | None = None, now: datetime | None = None) -> Transfer:
+         note: str | None = None, now: datetime | None = None) -> SentTransfer:
     """Send `amount` minor units of `currency` to the phone `to_phone` (E.164).
 
     Raises InsufficientFunds (nothing moves) or InvalidInput (sending to yourself).
     """
     now = now or utcnow()
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidInput("amount must be a positive integer of minor units", code="AMOUNT_TOO_SMALL", field="amount")
-    if currency not in ledger.CURRENCIES:
-        raise InvalidInput("currency must be USD or LRD", code="INVALID_CURRENCY", field="currency")
+    amounts.check_amount(amount)
+    amounts.check_currency(currency)
     if to_phone == rt.settings.whatsapp_number:
         # Nobody can log in as the bot's own number: the money would wait out the claim window.
         raise InvalidInput("that is Soxara's own WhatsApp number, not a person's", field="to_phone_number")
@@ -166,175 +190,44 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
         raise InsufficientFunds("insufficient funds")
     if src_id is None:  # a first transfer in this currency: the wallet is made now
         src_id = wallets.wallet_for(uow, sender.kind, sender.id, currency, sender.livemode).id
-    t = Transfer(id=new_id("tr"), livemode=sender.livemode, sender_type=sender.kind,
-                 sender_id=sender.id, sender_wallet_id=src_id, to_phone_number=to_phone,
-                 recipient_user_id=None, amount=amount, currency=currency,
-                 note=(note or None) and note[:200], claim_code_hash=None, claim_expires_at=None,
-                 auto_claim_at=None, created_at=now, succeeded_at=None)
+    new = {"id": new_id("tr"), "livemode": sender.livemode, "sender_type": sender.kind,
+           "sender_id": sender.id, "sender_wallet_id": src_id, "to_phone_number": to_phone,
+           "amount": amount, "currency": currency, "note": (note or None) and note[:200], "created_at": now}
     money = format_amount(amount, currency)
     if recipient_id is not None:
         if dst_id is None:
             dst_id = wallets.wallet_for(uow, wallets.USER, recipient_id, currency, sender.livemode).id
-        t.recipient_user_id = recipient_id
-        t.status = "succeeded"
-        t.succeeded_at = now
+        t = SentTransfer(**new, status="succeeded", recipient_user_id=recipient_id, succeeded_at=now)
         _insert(uow, t)
         ledger.post(uow, kind="transfer", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                     currency=currency, legs=[(src_id, -amount), (dst_id, amount)])
-        _events(uow, t, "transfer.created", "transfer.succeeded")
-        _notify(uow, rt, to_phone, f"You received {money} from {label}. Ref {t.id}")
+        record_events(uow, t, "transfer.created", "transfer.succeeded")
+        outbox.send_whatsapp(uow, rt, to_phone, f"You received {money} from {label}. Ref {t.id}")
         return t
 
     code = random_string(CLAIM_CODE_LENGTH, CLAIM_ALPHABET)
     held = wallets.system_account(uow, "claims_held", currency, sender.livemode)
-    t.status = "pending_claim"
-    t.claim_code_hash = _hash_code(rt, code)
-    t.claim_expires_at = now + timedelta(hours=rt.settings.claim_window_hours)
-    if not sender.livemode:
-        t.auto_claim_at = now + TEST_AUTO_CLAIM_AFTER
+    t = SentTransfer(**new, status="pending_claim", claim_code_hash=hash_claim_code(rt, code),
+                     claim_expires_at=now + timedelta(hours=rt.settings.claim_window_hours),
+                     auto_claim_at=None if sender.livemode else now + TEST_AUTO_CLAIM_AFTER)
     _insert(uow, t)
     ledger.post(uow, kind="transfer_hold", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                 currency=currency, legs=[(src_id, -amount), (held.id, amount)])
-    _events(uow, t, "transfer.created")
+    record_events(uow, t, "transfer.created")
     days = max(1, rt.settings.claim_window_hours // 24)
-    _notify(uow, rt, to_phone,
-            f"{label} sent you {money} on Soxara. "
-            f"Claim it within {days} day{'s' if days != 1 else ''}: {claim_link(rt, code)} "
-            f"(or send: CLAIM {code}). Ref {t.id}",
-            # The code is a bearer secret for the money: the transcript keeps it masked.
-            sensitive=[code])
+    outbox.send_whatsapp(uow, rt, to_phone,
+                         f"{label} sent you {money} on Soxara. "
+                         f"Claim it within {days} day{'s' if days != 1 else ''}: {claim_link(rt, code)} "
+                         f"(or send: CLAIM {code}). Ref {t.id}",
+                         # The code is a bearer secret for the money: the transcript keeps it masked.
+                         sensitive=[code])
     return t
 
 
-def _insert(uow: UnitOfWork, t: Transfer) -> None:
-    """Write a new transfer with the statements that follow it. `t` stays out of the
-    session: later changes to it go through `_locked`, which loads the row."""
+def _insert(uow: UnitOfWork, t: SentTransfer) -> None:
+    """Write a new transfer with the statements that follow it. The session does not
+    hold it: later changes go through `claims.locked`, which loads the row."""
     uow.defer(_INSERT, {c: getattr(t, c) for c in _COLUMNS})
-
-
-def _locked(uow: UnitOfWork, transfer_id: str) -> Transfer | None:
-    return uow.session.scalar(select(Transfer).where(Transfer.id == transfer_id).with_for_update())
-
-
-def _theirs(t: Transfer, user, livemode: bool) -> bool:
-    """Sent to this user's phone, in the mode they act in: a test transfer's money lands in
-    a test wallet, which a person acting live never sees (and the other way round)."""
-    return t.to_phone_number == user.phone_number and t.livemode == livemode
-
-
-def claim(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, claim_code: str,
-          now: datetime | None = None) -> Transfer:
-    """Move a pending transfer to the user it was sent to. Only that phone may claim it,
-    acting in the transfer's mode."""
-    now = now or utcnow()
-    user = users.get(uow, user_id)
-    code = (claim_code or "").strip().upper()
-    found = uow.session.scalar(select(Transfer.id).where(Transfer.claim_code_hash == _hash_code(rt, code))) \
-        if code else None
-    t = _locked(uow, found) if found else None
-    # Someone else's code, or one of the other mode, looks exactly like no code at all.
-    if t is None or not _theirs(t, user, livemode):
-        raise NotFound("no transfer with this claim code was sent to your number")
-    return _claim_locked(uow, rt, t, user, now)
-
-
-def claim_for_recipient(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, transfer_id: str,
-                        now: datetime | None = None) -> Transfer:
-    """Claim a pending transfer by id for the user whose phone it was sent to.
-
-    For surfaces where the person has just proved they hold that phone (the bot's login
-    by a code sent to it), so the claim code adds nothing; the API claims by code.
-    """
-    now = now or utcnow()
-    user = users.get(uow, user_id)
-    t = _locked(uow, transfer_id)
-    if t is None or not _theirs(t, user, livemode):
-        raise NotFound("no such transfer was sent to your number")
-    return _claim_locked(uow, rt, t, user, now)
-
-
-def _claim_locked(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> Transfer:
-    if t.status == "claimed":
-        raise InvalidState(f"transfer {t.id} was already claimed")
-    if t.status == "expired" or (t.claim_expires_at is not None and t.claim_expires_at <= now):
-        raise Refused(f"the claim window for {t.id} has ended; the money went back to the sender",
-                      code="CLAIM_EXPIRED")
-    if t.status != "pending_claim":
-        raise InvalidState(f"transfer {t.id} cannot be claimed")
-    _complete_claim(uow, rt, t, user, now)
-    return t
-
-
-def _complete_claim(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> None:
-    held = wallets.system_account(uow, "claims_held", t.currency, t.livemode)
-    dst = wallets.wallet_for(uow, wallets.USER, user.id, t.currency, t.livemode)
-    ledger.post(uow, kind="claim", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
-                currency=t.currency, legs=[(held.id, -t.amount), (dst.id, t.amount)])
-    t.status = "claimed"
-    t.recipient_user_id = user.id
-    t.claimed_at = now
-    t.auto_claim_at = None
-    _events(uow, t, "transfer.claimed")
-    money = format_amount(t.amount, t.currency)
-    _notify(uow, rt, user.phone_number, f"You claimed {money}. It is in your wallet. Ref {t.id}")
-    if t.sender_type == "user":
-        _notify(uow, rt, users.get(uow, t.sender_id).phone_number,
-                f"{user.phone_number} claimed the {money} you sent. Ref {t.id}")
-
-
-def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
-    held = wallets.system_account(uow, "claims_held", t.currency, t.livemode)
-    ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
-                currency=t.currency, legs=[(held.id, -t.amount), (t.sender_wallet_id, t.amount)])
-    t.status = "expired"
-    t.expired_at = now
-    t.auto_claim_at = None
-    _events(uow, t, "transfer.expired")
-    if t.sender_type == "user":
-        _notify(uow, rt, users.get(uow, t.sender_id).phone_number,
-                f"{t.to_phone_number} did not claim the {format_amount(t.amount, t.currency)} "
-                f"you sent; it is back in your wallet. Ref {t.id}")
-
-
-def _due(rt, column, now: datetime, limit: int) -> list[str]:
-    with rt.uow() as uow:
-        return list(uow.session.scalars(
-            select(Transfer.id).where(Transfer.status == "pending_claim", column <= now)
-            .order_by(column).limit(limit)))
-
-
-def expire_due(rt, now: datetime | None = None, limit: int = 200) -> int:
-    """Return unclaimed money whose claim window has ended. Each transfer in its own
-    transaction, re-checked under its row lock, so concurrent sweepers never double-return."""
-    now = now or utcnow()
-    done = 0
-    for tid in _due(rt, Transfer.claim_expires_at, now, limit):
-        with rt.uow() as uow:
-            t = _locked(uow, tid)
-            if t is None or t.status != "pending_claim" or t.claim_expires_at is None \
-                    or t.claim_expires_at > now:
-                continue
-            _expire(uow, rt, t, now)
-            uow.commit()
-            done += 1
-    return done
-
-
-def auto_claim_due(rt, now: datetime | None = None, limit: int = 200) -> int:
-    """Test mode: a pending claim completes by itself after about ten seconds."""
-    now = now or utcnow()
-    done = 0
-    for tid in _due(rt, Transfer.auto_claim_at, now, limit):
-        with rt.uow() as uow:
-            t = _locked(uow, tid)
-            if t is None or t.status != "pending_claim" or t.livemode or t.auto_claim_at is None \
-                    or t.auto_claim_at > now:
-                continue
-            user = users.get_or_create(uow, t.to_phone_number)
-            _complete_claim(uow, rt, t, user, now)
-            uow.commit()
-            done += 1
-    return done
 
 
 def get_for_sender(uow: UnitOfWork, sender: Party, transfer_id: str) -> Transfer:
@@ -342,13 +235,6 @@ def get_for_sender(uow: UnitOfWork, sender: Party, transfer_id: str) -> Transfer
     if t is None or t.sender_type != sender.kind or t.sender_id != sender.id or t.livemode != sender.livemode:
         raise NotFound("no such transfer")
     return t
-
-
-def pending_claims_for(uow: UnitOfWork, phone: str, livemode: bool | None = None) -> list[Transfer]:
-    q = select(Transfer).where(Transfer.to_phone_number == phone, Transfer.status == "pending_claim")
-    if livemode is not None:
-        q = q.where(Transfer.livemode == livemode)
-    return list(uow.session.scalars(q.order_by(Transfer.id)))
 
 
 def list_for_sender(uow: UnitOfWork, sender: Party, *, limit: int, before_id: str | None = None) -> list[Transfer]:

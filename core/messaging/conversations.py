@@ -206,7 +206,7 @@ def transcript(uow: UnitOfWork, phone_e164: str, *, limit: int = 100) -> list[Tr
     Everything here was masked before it was stored: inbound by this module, outbound
     by core.messaging (whose outbox holds what the bot and core said to the phone).
     """
-    from core.messaging import OutboundMessage
+    from core.messaging.outbox import OutboundMessage
 
     s = uow.session
     convo = find(uow, phone_e164)

@@ -1,0 +1,3 @@
+"""People and how they prove who they are: users (known by their phone number), login
+codes sent by WhatsApp (`otp`), sessions and their tokens (`sessions`), PINs and step-up
+tokens (`pins`)."""

@@ -1,0 +1,39 @@
+"""Merchants: the businesses that integrate through the API. Their keys: keys.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core import names
+from core.db import Base, UnitOfWork, UTCDateTime, utcnow
+from core.errors import InvalidInput, NotFound
+from core.ids import new_id
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settlement_schedule: Mapped[str] = mapped_column(String(20), default="daily")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def create_merchant(uow: UnitOfWork, name: str) -> Merchant:
+    shown = names.fit_to_show(name, 200)  # people read it in their chat ("You received … from")
+    if not shown:
+        raise InvalidInput("a merchant needs a name", field="name")
+    m = Merchant(id=new_id("mer"), name=shown, created_at=utcnow())
+    uow.session.add(m)
+    uow.session.flush()
+    return m
+
+
+def get_merchant(uow: UnitOfWork, merchant_id: str) -> Merchant:
+    m = uow.session.get(Merchant, merchant_id)
+    if m is None:
+        raise NotFound("no such merchant")
+    return m

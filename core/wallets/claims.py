@@ -1,0 +1,156 @@
+"""Claims: the second half of a transfer sent to a number that is not a user yet.
+
+The money waits in the claims-held account (`pending_claim`) until the person with that
+phone claims it, by the code sent to them (`claim`) or, having just proved they hold
+the phone, by the transfer's id (`claim_for_recipient`); at the end of the claim window
+it goes back to the sender (`expire_due`); in test mode it is claimed by itself after
+about ten seconds (`auto_claim_due`). Every change is made under the transfer's row lock
+(`locked`), so a claim and the sweep that ends the window never both move the money.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from core.amounts import format_amount
+from core.db import UnitOfWork, utcnow
+from core.errors import InvalidState, NotFound, Refused
+from core.identity import users
+from core.messaging import outbox
+from core.wallets import ledger, transfers, wallets
+from core.wallets.transfers import Transfer
+
+
+def locked(uow: UnitOfWork, transfer_id: str) -> Transfer | None:
+    """The transfer, row-locked for the rest of the transaction (loaded into the session)."""
+    return uow.session.scalar(select(Transfer).where(Transfer.id == transfer_id).with_for_update())
+
+
+def _theirs(t: Transfer, user, livemode: bool) -> bool:
+    """Sent to this user's phone, in the mode they act in: a test transfer's money lands in
+    a test wallet, which a person acting live never sees (and the other way round)."""
+    return t.to_phone_number == user.phone_number and t.livemode == livemode
+
+
+def claim(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, claim_code: str,
+          now: datetime | None = None) -> Transfer:
+    """Move a pending transfer to the user it was sent to. Only that phone may claim it,
+    acting in the transfer's mode."""
+    now = now or utcnow()
+    user = users.get(uow, user_id)
+    code = (claim_code or "").strip().upper()
+    found = uow.session.scalar(select(Transfer.id).where(
+        Transfer.claim_code_hash == transfers.hash_claim_code(rt, code))) if code else None
+    t = locked(uow, found) if found else None
+    # Someone else's code, or one of the other mode, looks exactly like no code at all.
+    if t is None or not _theirs(t, user, livemode):
+        raise NotFound("no transfer with this claim code was sent to your number")
+    return _claim_locked(uow, rt, t, user, now)
+
+
+def claim_for_recipient(uow: UnitOfWork, rt, *, user_id: str, livemode: bool, transfer_id: str,
+                        now: datetime | None = None) -> Transfer:
+    """Claim a pending transfer by id for the user whose phone it was sent to.
+
+    For surfaces where the person has just proved they hold that phone (the bot's login
+    by a code sent to it), so the claim code adds nothing; the API claims by code.
+    """
+    now = now or utcnow()
+    user = users.get(uow, user_id)
+    t = locked(uow, transfer_id)
+    if t is None or not _theirs(t, user, livemode):
+        raise NotFound("no such transfer was sent to your number")
+    return _claim_locked(uow, rt, t, user, now)
+
+
+def _claim_locked(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> Transfer:
+    if t.status == "claimed":
+        raise InvalidState(f"transfer {t.id} was already claimed")
+    if t.status == "expired" or (t.claim_expires_at is not None and t.claim_expires_at <= now):
+        raise Refused(f"the claim window for {t.id} has ended; the money went back to the sender",
+                      code="CLAIM_EXPIRED")
+    if t.status != "pending_claim":
+        raise InvalidState(f"transfer {t.id} cannot be claimed")
+    _complete_claim(uow, rt, t, user, now)
+    return t
+
+
+def _complete_claim(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> None:
+    held = wallets.system_account(uow, "claims_held", t.currency, t.livemode)
+    dst = wallets.wallet_for(uow, wallets.USER, user.id, t.currency, t.livemode)
+    ledger.post(uow, kind="claim", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
+                currency=t.currency, legs=[(held.id, -t.amount), (dst.id, t.amount)])
+    t.status = "claimed"
+    t.recipient_user_id = user.id
+    t.claimed_at = now
+    t.auto_claim_at = None
+    transfers.record_events(uow, t, "transfer.claimed")
+    money = format_amount(t.amount, t.currency)
+    outbox.send_whatsapp(uow, rt, user.phone_number, f"You claimed {money}. It is in your wallet. Ref {t.id}")
+    if t.sender_type == "user":
+        outbox.send_whatsapp(uow, rt, users.get(uow, t.sender_id).phone_number,
+                             f"{user.phone_number} claimed the {money} you sent. Ref {t.id}")
+
+
+def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
+    held = wallets.system_account(uow, "claims_held", t.currency, t.livemode)
+    ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
+                currency=t.currency, legs=[(held.id, -t.amount), (t.sender_wallet_id, t.amount)])
+    t.status = "expired"
+    t.expired_at = now
+    t.auto_claim_at = None
+    transfers.record_events(uow, t, "transfer.expired")
+    if t.sender_type == "user":
+        outbox.send_whatsapp(uow, rt, users.get(uow, t.sender_id).phone_number,
+                             f"{t.to_phone_number} did not claim the {format_amount(t.amount, t.currency)} "
+                             f"you sent; it is back in your wallet. Ref {t.id}")
+
+
+def _due(rt, column, now: datetime, limit: int) -> list[str]:
+    with rt.uow() as uow:
+        return list(uow.session.scalars(
+            select(Transfer.id).where(Transfer.status == "pending_claim", column <= now)
+            .order_by(column).limit(limit)))
+
+
+def expire_due(rt, now: datetime | None = None, limit: int = 200) -> int:
+    """Return unclaimed money whose claim window has ended. Each transfer in its own
+    transaction, re-checked under its row lock, so concurrent sweepers never double-return."""
+    now = now or utcnow()
+    done = 0
+    for tid in _due(rt, Transfer.claim_expires_at, now, limit):
+        with rt.uow() as uow:
+            t = locked(uow, tid)
+            if t is None or t.status != "pending_claim" or t.claim_expires_at is None \
+                    or t.claim_expires_at > now:
+                continue
+            _expire(uow, rt, t, now)
+            uow.commit()
+            done += 1
+    return done
+
+
+def auto_claim_due(rt, now: datetime | None = None, limit: int = 200) -> int:
+    """Test mode: a pending claim completes by itself after about ten seconds."""
+    now = now or utcnow()
+    done = 0
+    for tid in _due(rt, Transfer.auto_claim_at, now, limit):
+        with rt.uow() as uow:
+            t = locked(uow, tid)
+            if t is None or t.status != "pending_claim" or t.livemode or t.auto_claim_at is None \
+                    or t.auto_claim_at > now:
+                continue
+            user = users.get_or_create(uow, t.to_phone_number)
+            _complete_claim(uow, rt, t, user, now)
+            uow.commit()
+            done += 1
+    return done
+
+
+def pending_claims_for(uow: UnitOfWork, phone: str, livemode: bool | None = None) -> list[Transfer]:
+    q = select(Transfer).where(Transfer.to_phone_number == phone, Transfer.status == "pending_claim")
+    if livemode is not None:
+        q = q.where(Transfer.livemode == livemode)
+    return list(uow.session.scalars(q.order_by(Transfer.id)))
