@@ -9,10 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from api.cli import db, demo, merchants, money, serve
+from api.cli import db, demo, merchants, money, serve, staff
 
 # Each module registers its commands; `soxara --help` lists them in this order.
-COMMAND_MODULES = (db, serve, merchants, money, demo)
+COMMAND_MODULES = (db, serve, merchants, money, staff, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
