@@ -40,7 +40,7 @@ test-postgres: venv
 	SOXARA_TEST_BACKEND=postgres $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check api bot core workers tests bench
+	$(BIN)/ruff check api bot core web workers tests bench
 	$(BIN)/mypy core
 
 # The API under gunicorn on a fresh PostgreSQL database (dropped after) against a bare
