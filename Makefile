@@ -44,7 +44,7 @@ test-postgres: venv
 lint: venv
 	$(BIN)/ruff check api bot core web workers tests bench
 	$(BIN)/lint-imports
-	$(BIN)/mypy core
+	$(BIN)/mypy api bot core web workers migrations tests bench
 
 # The API under gunicorn on a fresh PostgreSQL database (dropped after) against a bare
 # Flask baseline: req/s, p50, p99 and ratios (bench/api.py; about a minute).
