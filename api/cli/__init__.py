@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from api.cli import db, demo, merchants, money, serve, staff
+from api.cli.base import print_json
 
 # Each module registers its commands; `soxara --help` lists them in this order.
 COMMAND_MODULES = (db, serve, merchants, money, staff, demo)
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.fn(args) or 0
+        outcome = args.fn(args)
     except Exception as e:  # an operator wants a sentence, not a traceback
         from core.config import ConfigError
         from core.errors import SoxaraError
@@ -35,3 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"soxara: {getattr(e, 'message', e)}", file=sys.stderr)
             return 2
         raise
+    if isinstance(outcome, dict):
+        # What the command created (and committed), for the operator and for scripts.
+        print_json(outcome)
+        return 0
+    return outcome or 0

@@ -9,6 +9,10 @@ from typing import Any
 from core.config import Settings
 from core.runtime import Runtime
 
+# What a command that creates something returns: main prints it as JSON on stdout (scripts
+# read it; messages go to stderr) and exits 0. Other commands return their exit status.
+Created = dict[str, Any]
+
 
 def runtime(settings: Settings | None = None, *, jobs: bool = True) -> Runtime:
     """A runtime from the environment's settings. With `jobs`, a job queue whose
@@ -25,8 +29,7 @@ def runtime(settings: Settings | None = None, *, jobs: bool = True) -> Runtime:
     return rt
 
 
-def print_json(obj: Any) -> None:
-    """What a command created, on stdout as JSON (scripts read it; messages go to stderr)."""
+def print_json(obj: Created) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 

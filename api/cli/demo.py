@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from api.cli.base import print_json, runtime
+from api.cli.base import Created, runtime
 from core.config import Settings
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace) -> int | Created:
     from bot.demo import seed
 
     settings = Settings.from_env()
@@ -24,8 +24,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from migrations.runner import upgrade
 
         upgrade(settings.database_url)  # the embedded default should just work
-    print_json(seed(runtime(settings)))
-    return 0
+    return seed(runtime(settings))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from api.cli.base import command_group, print_json, runtime
+from api.cli.base import Created, command_group, runtime
 
 
-def cmd_merchant_create(args: argparse.Namespace) -> int:
+def cmd_merchant_create(args: argparse.Namespace) -> Created:
     from core.merchants import keys, merchants
 
     # The operator's first key can do what any new key does by default, plus what is named:
@@ -29,8 +29,7 @@ def cmd_merchant_create(args: argparse.Namespace) -> int:
     if live:
         out["live_key"] = {"key": live.secret, "id": live.key.id, "prefix": live.key.prefix,
                            "scopes": live.key.scope_list}
-    print_json(out)
-    return 0
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:

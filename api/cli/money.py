@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from api.cli.base import command_group, print_json, runtime
+from api.cli.base import Created, command_group, runtime
 from core.config import Settings
 
 
-def cmd_sandbox_buyer(args: argparse.Namespace) -> int:
+def cmd_sandbox_buyer(args: argparse.Namespace) -> Created:
     from core.phones import normalise_local
     from core.wallets import sandbox
 
@@ -21,10 +21,9 @@ def cmd_sandbox_buyer(args: argparse.Namespace) -> int:
     with rt.uow() as uow:
         user, wallet = sandbox.make_buyer(uow, normalise_local(args.phone))
         uow.commit()
-    print_json({"user": {"id": user.id, "phone_number": user.phone_number, "country_code": user.country_code},
-                "wallet": {"id": wallet.id, "currency": wallet.currency, "livemode": wallet.livemode,
-                           "balance": wallet.balance}})
-    return 0
+    return {"user": {"id": user.id, "phone_number": user.phone_number, "country_code": user.country_code},
+            "wallet": {"id": wallet.id, "currency": wallet.currency, "livemode": wallet.livemode,
+                       "balance": wallet.balance}}
 
 
 def cmd_ledger_check(args: argparse.Namespace) -> int:
@@ -39,7 +38,7 @@ def cmd_ledger_check(args: argparse.Namespace) -> int:
     return 1 if breaches else 0
 
 
-def cmd_ledger_adjust(args: argparse.Namespace) -> int:
+def cmd_ledger_adjust(args: argparse.Namespace) -> Created:
     from core.wallets import adjustments, wallets
 
     rt = runtime(jobs=False)
@@ -54,8 +53,7 @@ def cmd_ledger_adjust(args: argparse.Namespace) -> int:
                          "created_at": entry.created_at.isoformat()},
                "wallet": {"id": w.id, "balance": w.balance, "currency": w.currency}}
         uow.commit()
-    print_json(out)
-    return 0
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from api.cli.base import command_group, print_json, runtime
+from api.cli.base import Created, command_group, runtime
 from core.events.events import iso
 from core.identity.staff import ROLES
 
 
-def cmd_staff_add(args: argparse.Namespace) -> int:
+def cmd_staff_add(args: argparse.Namespace) -> Created:
     from core.identity import staff
     from core.phones import normalise_local
 
@@ -18,10 +18,9 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
         added = staff.add_staff(uow, normalise_local(args.phone), args.role)
         uow.commit()
     m = added.member
-    print_json({"staff_member": {"id": m.id, "object": "staff_member", "phone_number": m.phone_number,
-                                 "role": m.role, "created_at": iso(m.created_at)},
-                "outcome": added.outcome, "previous_role": added.previous_role})
-    return 0
+    return {"staff_member": {"id": m.id, "object": "staff_member", "phone_number": m.phone_number,
+                             "role": m.role, "created_at": iso(m.created_at)},
+            "outcome": added.outcome, "previous_role": added.previous_role}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
