@@ -39,9 +39,12 @@ test-api: venv
 test-postgres: venv
 	SOXARA_TEST_BACKEND=postgres $(BIN)/pytest $(PYTEST_ARGS)
 
+# Style (ruff), who may import whom (import-linter's contracts in pyproject.toml, explained
+# in docs/architecture.md) and types (mypy).
 lint: venv
-	$(BIN)/ruff check api bot core workers tests bench
-	$(BIN)/mypy core
+	$(BIN)/ruff check api bot core web workers tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy api bot core web workers migrations tests bench
 
 # The API under gunicorn on a fresh PostgreSQL database (dropped after) against a bare
 # Flask baseline: req/s, p50, p99 and ratios (bench/api.py; about a minute).

@@ -22,12 +22,12 @@ from flask import Blueprint, current_app, request
 from marshmallow import RAISE, Schema, ValidationError
 
 from api import auth as auth_mod
-from api import jsonbody
-from api.envelope import error_body, respond, success_body
 from api.errors import ApiError, error_response, from_domain, is_stored_outcome
 from core import errors as core_errors
 from core.crypto import keyed_hash
 from core.idempotency import fingerprint
+from web import jsonbody
+from web.envelope import error_body, respond, success_body
 
 log = logging.getLogger("soxara.api")
 

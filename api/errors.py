@@ -7,17 +7,11 @@ import logging
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from api.envelope import error_body, respond
 from core import errors as core_errors
 from core.db import database_unavailable
+from web.envelope import RETRY_AFTER_CONFLICT, RETRY_AFTER_UNAVAILABLE, error_body, respond
 
 log = logging.getLogger("soxara.api")
-
-
-# Seconds a client should wait before retrying after a 503: the database down, or its
-# transaction the victim of a conflict with another (which a retry at once may pass).
-RETRY_AFTER_UNAVAILABLE = 5
-RETRY_AFTER_CONFLICT = 1
 
 
 class ApiError(Exception):

@@ -179,7 +179,7 @@ def error_statuses(spec: EndpointSpec, has_path_params: bool) -> list[int]:
 def _security(spec: EndpointSpec) -> list[dict]:
     # OpenAPI 3.1 lets a non-OAuth requirement list role names: we list the key's scope.
     key_req = {KEY_SCHEME: [spec.scope] if spec.scope else []}
-    user_req = {USER_SCHEME: []}
+    user_req: dict[str, list[str]] = {USER_SCHEME: []}
     return {KEY: [key_req], USER: [user_req], KEY_OR_USER: [key_req, user_req], NONE: []}.get(spec.auth, [])
 
 
@@ -240,7 +240,7 @@ def _operation(spec: EndpointSpec, path_params: list[dict], converter, op_ids: s
     if spec.scope:
         op["x-soxara-scope"] = spec.scope
 
-    params = list(path_params)
+    params: list[dict | str] = list(path_params)
     if spec.query is not None:
         for qp in converter.schema2parameters(spec.query, location="query"):
             params.append(_query_param(qp))
@@ -399,6 +399,7 @@ def build_spec(app: Flask, *, server_url: str | None = None) -> dict:
         info={"description": DESCRIPTION},
         servers=[{"url": server_url}] if server_url else [],
     )
+    assert plugin.converter is not None  # made by APISpec when it took the plugin
     plugin.converter.add_attribute_function(_soxara_fields)
     _components(spec)
 

@@ -59,7 +59,7 @@ def run(worker_class, rt, n: int) -> dict:
         context.set_process_runtime(None)
         q.queue.delete(delete_jobs=True)
     with rt.uow() as uow:
-        sent = sum(1 for i in ids if outbox.get(uow, i).status == "sent")
+        sent = sum(1 for m in (outbox.get(uow, i) for i in ids) if m is not None and m.status == "sent")
     return {"name": worker_class.__name__, "jobs": n, "seconds": elapsed, "per_second": n / elapsed,
             "cpu_ms_per_job": cpu * 1000 / n, "sent": sent}
 

@@ -43,7 +43,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bench.harness import (
     BenchDatabase,
@@ -102,6 +102,7 @@ def seed(env: dict, n: int) -> list[Person]:
                 uow.commit()
                 step_hash = uow.session.scalar(select(pins.StepUpToken.token_hash)
                                                .where(pins.StepUpToken.user_id == user.id))
+                assert step_hash is not None
             people.append(Person(user.id, wallet.id, phone, tokens.access_token, step, tokens.session_id,
                                  step_hash))
     finally:
@@ -124,9 +125,11 @@ class Transfers:
     people: list[Person]
     hot: bool = False
 
-    def client(self, index: int) -> _ApiClient | _RawClient | _ReplicaClient:
-        return {"api": _ApiClient, "rawflask": _RawFlaskClient, "procflask": _ProcFlaskClient,
-                "raw": _RawClient, "replica": _ReplicaClient}[self.via](self)
+    def client(self, index: int) -> _ApiClient | _RawClient:
+        clients: dict[str, type[_ApiClient] | type[_RawClient]] = {
+            "api": _ApiClient, "rawflask": _RawFlaskClient, "procflask": _ProcFlaskClient,
+            "raw": _RawClient, "replica": _ReplicaClient}
+        return clients[self.via](self)
 
     def pick(self, rng: random.Random) -> tuple[Person, Person, int]:
         """(sender, recipient, amount in cents): two distinct people."""
@@ -214,7 +217,7 @@ class _RawClient:
         return self.move(cur, src, dst, amount)[0] is not None
 
     @staticmethod
-    def move(cur, src: Person, dst: Person, amount: int) -> tuple[str | None, str]:
+    def move(cur, src: Person, dst: Person, amount: int) -> tuple[str | None, datetime]:
         """The money: (the transfer's id, or None for insufficient funds; a timestamp)."""
         from core.db import utcnow
         from core.ids import new_id
@@ -422,7 +425,7 @@ def main(argv=None) -> int:
           f"{'conserved to the cent' if after['money_conserved'] else 'NOT CONSERVED'}")
     for b in breaches[:10]:
         print("  " + b)
-    if cpu_before is not None and after["api_transfers"]:
+    if cpu_before is not None and cpu_after is not None and after["api_transfers"]:
         # The raw slices leave gunicorn idle but for its 1 s scheduler tick.
         cpu_ms = (cpu_after - cpu_before) * 1000 / after["api_transfers"]
         after["server_cpu_ms_per_api_transfer"] = round(cpu_ms, 2)

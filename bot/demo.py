@@ -1,4 +1,5 @@
-"""`soxara demo`: a demo merchant and two funded sandbox users, and where to chat with them.
+"""The demo (`soxara demo`, api/cli/demo.py): a demo merchant and two funded sandbox users,
+and where to chat with them.
 
 Sandbox only. Running it again tops the two users back up to $1000 (test USD) and mints
 the demo merchant a fresh test key (keys are shown once).
@@ -6,25 +7,22 @@ the demo merchant a fresh test key (keys are shown once).
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 from urllib.parse import quote
+
+from core.runtime import Runtime
 
 DEMO_MERCHANT = "Soxara Demo Shop"
 DEMO_USERS = (("+231886100001", "Musu"), ("+231886100002", "Kollie"))
 
 
-def seed(rt) -> dict:
-    from sqlalchemy import select
-
+def seed(rt: Runtime) -> dict[str, Any]:
     from core.events.events import iso
     from core.merchants import keys, merchants
     from core.wallets import sandbox
 
     with rt.uow() as uow:
-        m = uow.session.scalar(select(merchants.Merchant).where(merchants.Merchant.name == DEMO_MERCHANT)
-                               .order_by(merchants.Merchant.id).limit(1))
-        if m is None:
-            m = merchants.create_merchant(uow, DEMO_MERCHANT)
+        m = merchants.first_named(uow, DEMO_MERCHANT) or merchants.create_merchant(uow, DEMO_MERCHANT)
         key = keys.mint_key(uow, rt.secret_key, m.id, livemode=False,
                             scopes=list(keys.SCOPES))
         people = []
@@ -56,24 +54,3 @@ def seed(rt) -> dict:
                         "Your login code arrives in the chat.",
             },
         }
-
-
-def cmd_demo(args) -> int:
-    from api.cli import _print, _runtime
-    from core.config import Settings
-
-    settings = Settings.from_env()
-    if not settings.sandbox:
-        print("soxara: demo seeds sandbox data; it does not run in production", file=sys.stderr)
-        return 2
-    if settings.is_sqlite:
-        from migrations.runner import upgrade
-
-        upgrade(settings.database_url)  # the embedded default should just work
-    _print(seed(_runtime(settings)))
-    return 0
-
-
-def register(sub) -> None:
-    d = sub.add_parser("demo", help="seed a demo merchant and two funded sandbox users; print where to chat")
-    d.set_defaults(fn=cmd_demo)

@@ -18,14 +18,14 @@ from importlib import resources
 
 from flask import Blueprint, Response, current_app, request
 
-from api import jsonbody
-from api.envelope import error_body, respond, success_body
 from bot.webhook import WEBHOOK_PATH, public_url_for
 from core.db import utcnow
 from core.errors import InvalidInput
 from core.events.events import iso
 from core.messaging import outbox
 from core.phones import normalise_e164, normalise_local
+from web import jsonbody
+from web.envelope import error_body, respond, success_body
 
 dev = Blueprint("dev", __name__)
 

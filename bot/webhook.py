@@ -23,13 +23,12 @@ from twilio.request_validator import (
 )
 from twilio.twiml.messaging_response import MessagingResponse
 
-from api.envelope import error_body
-from api.errors import RETRY_AFTER_CONFLICT, RETRY_AFTER_UNAVAILABLE
 from bot import dialog
 from core import names
 from core.db import database_unavailable
 from core.errors import InvalidInput
 from core.phones import normalise_e164
+from web.envelope import RETRY_AFTER_CONFLICT, RETRY_AFTER_UNAVAILABLE, error_body
 
 log = logging.getLogger("soxara.bot")
 

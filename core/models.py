@@ -9,7 +9,7 @@ take the table for one that was dropped (tests/integration/test_migrations.py ch
 from core import idempotency, ratelimit  # noqa: F401  (the kernel's tables)
 from core.db import Base
 from core.events import events  # noqa: F401
-from core.identity import otp, pins, sessions, users  # noqa: F401
+from core.identity import otp, pins, sessions, staff, users  # noqa: F401
 from core.merchants import keys, merchants  # noqa: F401
 from core.messaging import conversations, outbox  # noqa: F401
 from core.wallets import deposits, ledger, transfers, wallets  # noqa: F401

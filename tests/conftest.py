@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ def _migrate(url: str) -> None:
 
 
 def make_settings(url: str, **kw) -> Settings:
-    base = dict(env="test", database_url=url, inprocess_jobs="eager",
+    base: dict[str, Any] = dict(env="test", database_url=url, inprocess_jobs="eager",
                 public_url="http://soxara.test", secret_key="test-secret-key")
     base.update(kw)
     return Settings(**base)

@@ -41,7 +41,7 @@ def take_pay_phone(turn: Turn, text: str) -> bool:
 
 def request_it(turn: Turn):
     v = turn.values
-    return deposits.create(turn.uow, turn.rt, user_id=turn.user_id, amount=v["amount"], currency=v["currency"],
+    return deposits.create(turn.uow, turn.rt, user_id=turn.logged_in_user_id, amount=v["amount"], currency=v["currency"],
                            method=v["method"], phone_number=v["pay_phone"], livemode=turn.livemode)
 
 

@@ -8,7 +8,7 @@ from core.wallets import wallets
 
 
 def show(turn: Turn) -> None:
-    ws = wallets.list_for(turn.uow, wallets.USER, turn.user_id, turn.livemode)
+    ws = wallets.list_for(turn.uow, wallets.USER, turn.logged_in_user_id, turn.livemode)
     turn.say(copy.balance([(w.balance, w.currency, w.id) for w in ws]))
 
 

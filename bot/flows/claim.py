@@ -7,6 +7,7 @@ phone received) and the login are the whole check: no PIN.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from bot import copy, parse
@@ -49,8 +50,9 @@ def on_offer(turn: Turn, text: str) -> None:
         return
     for transfer_id in offered:
         # Each on its own: one that expired meanwhile does not stop the others.
-        claim_with(turn, lambda tid=transfer_id: claims.claim_for_recipient(
-            turn.uow, turn.rt, user_id=turn.user_id, livemode=turn.livemode, transfer_id=tid))
+        claim_with(turn, functools.partial(
+            claims.claim_for_recipient, turn.uow, turn.rt, user_id=turn.logged_in_user_id,
+            livemode=turn.livemode, transfer_id=transfer_id))
 
 
 def claim(turn: Turn, code: str | None) -> None:
@@ -60,7 +62,7 @@ def claim(turn: Turn, code: str | None) -> None:
         turn.say(copy.CLAIM_ASK)
         return
     outcome = claim_with(turn, lambda: claims.claim(
-        turn.uow, turn.rt, user_id=turn.user_id, livemode=turn.livemode, claim_code=code))
+        turn.uow, turn.rt, user_id=turn.logged_in_user_id, livemode=turn.livemode, claim_code=code))
     # A code that matches nothing may be a typo: the next message is another try.
     if outcome == "not_found":
         turn.go(code_step)

@@ -9,7 +9,7 @@ from core.wallets import ledger, wallets
 
 def show(turn: Turn, limit: int = 5) -> None:
     rows = []
-    for w in wallets.list_for(turn.uow, wallets.USER, turn.user_id, turn.livemode):
+    for w in wallets.list_for(turn.uow, wallets.USER, turn.logged_in_user_id, turn.livemode):
         for p in ledger.transactions(turn.uow, w.id, limit=limit):
             rows.append((p.seq, p, w.currency))
     rows.sort(key=lambda r: r[0], reverse=True)

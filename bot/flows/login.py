@@ -84,7 +84,7 @@ def on_code(turn: Turn, text: str) -> None:
     if verdict.dead:
         turn.say(copy.CODE_DEAD)
         return
-    if not verdict.ok:
+    if verdict.user_id is None:  # not ok: the code was wrong
         turn.say(copy.code_wrong(verdict.attempts_remaining))
         return
     user = users.get(turn.uow, verdict.user_id)
@@ -124,7 +124,7 @@ def run_command(turn: Turn, text: str) -> None:
 def first_pin_set(turn: Turn, pin: str) -> None:
     resume = turn.values.get("resume")
     try:
-        services.set_pin(turn.uow, turn.user_id, pin)
+        services.set_pin(turn.uow, turn.logged_in_user_id, pin)
     except InvalidInput as e:
         if (e.details or {}).get("field") == "current_pin":
             # A PIN was set elsewhere since this chat asked for one: it stands.
@@ -139,6 +139,7 @@ def first_pin_set(turn: Turn, pin: str) -> None:
 
 
 code_step = flow.add(Step("login_code", on_code, lambda turn: copy.CODE_PROMPT, secret=True))
-pin_choose = flow.add(steps.new_pin("pin_choose", copy.PIN_CHOOSE, repeat=lambda: pin_repeat))
-pin_repeat = flow.add(steps.repeat_pin("pin_repeat", choose=lambda: pin_choose, then=first_pin_set,
+# Annotated: the steps name each other, so mypy cannot infer their types from the order.
+pin_choose: Step = flow.add(steps.new_pin("pin_choose", copy.PIN_CHOOSE, repeat=lambda: pin_repeat))
+pin_repeat: Step = flow.add(steps.repeat_pin("pin_repeat", choose=lambda: pin_choose, then=first_pin_set,
                                        carry=("resume",)))

@@ -21,7 +21,7 @@ def on_current(turn: Turn, text: str) -> None:
         turn.go(new_step)
         turn.say(copy.PIN_NEW)
         return
-    check = services.check_pin(turn.uow, turn.user_id, current)
+    check = services.check_pin(turn.uow, turn.logged_in_user_id, current)
     if not check.ok:
         if check.locked:
             turn.home()
@@ -30,7 +30,7 @@ def on_current(turn: Turn, text: str) -> None:
             turn.say(copy.pin_wrong(check.tries_left))
         return
     try:
-        services.set_pin(turn.uow, turn.user_id, new, current_pin=current)
+        services.set_pin(turn.uow, turn.logged_in_user_id, new, current_pin=current)
     except InvalidInput as e:
         turn.go(new_step)
         turn.say(copy.pin_rejected(e.message))
@@ -39,8 +39,9 @@ def on_current(turn: Turn, text: str) -> None:
     turn.say(copy.PIN_CHANGED)
 
 
-new_step = flow.add(steps.new_pin("pin_change_new", copy.PIN_NEW, repeat=lambda: repeat_step))
-repeat_step = flow.add(steps.repeat_pin("pin_change_repeat", choose=lambda: new_step,
+# Annotated: the steps name each other, so mypy cannot infer their types from the order.
+new_step: Step = flow.add(steps.new_pin("pin_change_new", copy.PIN_NEW, repeat=lambda: repeat_step))
+repeat_step: Step = flow.add(steps.repeat_pin("pin_change_repeat", choose=lambda: new_step,
                                         then=lambda turn, pin: turn.ask(current_step)))
-current_step = flow.add(Step("pin_change_current", on_current, lambda turn: copy.PIN_CURRENT_TO_APPROVE,
+current_step: Step = flow.add(Step("pin_change_current", on_current, lambda turn: copy.PIN_CURRENT_TO_APPROVE,
                              secret=True))

@@ -57,7 +57,7 @@ def phone_label(turn: Turn, phone: str) -> str:
 
 def send_it(turn: Turn):
     v = turn.values
-    sender = transfers.Party("user", turn.user_id, turn.livemode)
+    sender = transfers.Party("user", turn.logged_in_user_id, turn.livemode)
     return transfers.send(turn.uow, turn.rt, sender=sender, amount=v["amount"], currency=v["currency"],
                           to_phone=v["to"])
 

@@ -133,7 +133,7 @@ def pin_accepted(turn: Turn, text: str) -> bool:
         turn.say(copy.PIN_FORMAT)
         turn.prompt()
         return False
-    check = services.check_pin(turn.uow, turn.user_id, pin)
+    check = services.check_pin(turn.uow, turn.logged_in_user_id, pin)
     if check.ok:
         return True
     if check.not_set:
@@ -172,7 +172,7 @@ def carry_out_once(turn: Turn, action: Callable[[], Any]) -> tuple[str, Any]:
     store = turn.rt.idempotency
     what = keyed_hash(turn.rt.secret_key, "idempotency",
                       fingerprint("BOT", turn.state, turn.values))
-    claim = store.claim(turn.uow, f"bot:{turn.user_id}", action_id, what, turn.now)
+    claim = store.claim(turn.uow, f"bot:{turn.logged_in_user_id}", action_id, what, turn.now)
     if claim.outcome == "replay":
         return DONE_BEFORE, None
     if claim.outcome != "run":

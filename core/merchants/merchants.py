@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import names
@@ -37,3 +37,8 @@ def get_merchant(uow: UnitOfWork, merchant_id: str) -> Merchant:
     if m is None:
         raise NotFound("no such merchant")
     return m
+
+
+def first_named(uow: UnitOfWork, name: str) -> Merchant | None:
+    """The first merchant made with this name (names are not unique), or None."""
+    return uow.session.scalar(select(Merchant).where(Merchant.name == name).order_by(Merchant.id).limit(1))

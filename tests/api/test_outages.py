@@ -24,8 +24,9 @@ from workers.queue import RQQueue
 SENDER, RECIPIENT = "+231881000001", "+231881000002"
 
 
-def _people(rt) -> tuple[Api, str, str]:
-    """(the sender's Api headers source, sender id, recipient id): a funded sender, signed in."""
+def _people(rt) -> tuple[tuple[str, str], str, str]:
+    """((the sender's access token, step-up token), sender id, recipient id): a funded
+    sender, signed in."""
     with rt.uow() as uow:
         sender, _ = sandbox.make_buyer(uow, SENDER)
         recipient = users.get_or_create(uow, RECIPIENT)

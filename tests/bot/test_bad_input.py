@@ -234,7 +234,9 @@ def _user_id(runtime) -> str:
     from core.identity import users
 
     with runtime.uow() as uow:
-        return users.find_by_phone(uow, A).id
+        u = users.find_by_phone(uow, A)
+        assert u is not None
+        return u.id
 
 
 def test_a_profile_name_cannot_add_lines_to_someone_elses_confirmation(phone, a, runtime):

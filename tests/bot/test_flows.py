@@ -254,3 +254,17 @@ def test_a_refused_confirmation_gives_its_key_back(phone, runtime):
     with runtime.uow() as uow:
         assert uow.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == action)) is None
     assert balance(runtime, A) == 10_00 and _transfers(runtime) == 0
+
+
+def test_a_step_behind_the_login_gate_never_acts_for_nobody(runtime):
+    """Steps behind the gate act for `turn.logged_in_user_id`: reached without a login (a
+    bug in the engine), one raises rather than pass None on and answer for nobody."""
+    from bot.flows import balance as balance_flow
+    from core.db import utcnow
+    from core.messaging import conversations
+
+    with runtime.uow() as uow:
+        convo, _ = conversations.lock(uow, A, "new")
+        turn = Turn(uow, runtime, convo, utcnow())
+        with pytest.raises(RuntimeError, match="needs a login"):
+            balance_flow.show(turn)

@@ -130,7 +130,9 @@ def test_the_chats_own_limit_still_holds_and_the_last_code_still_works(phone, ru
 
 
 def _minutes_said(text: str) -> int:
-    return int(re.search(r"NEW in (\d+) minute", text).group(1))
+    said = re.search(r"NEW in (\d+) minute", text)
+    assert said is not None, text
+    return int(said.group(1))
 
 
 def test_asking_again_while_refused_does_not_push_the_wait_out(phone):

@@ -60,6 +60,7 @@ def send(rt, body, *, sensitive=None, phone=PHONE):
 def row(rt, mid) -> outbox.OutboundMessage:
     with rt.uow() as uow:
         m = outbox.get(uow, mid)
+        assert m is not None
         uow.session.expunge(m)  # keep its loaded values past the rollback on exit
         return m
 

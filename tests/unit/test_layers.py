@@ -37,3 +37,15 @@ def test_workers_run_without_the_web_app():
     """Jobs and `soxara worker` need core (tracing included), never api/: the log-record
     factory and the trace id live in core/tracing.py."""
     assert _offending("workers", ("api", "flask", "bot")) == []
+
+
+def test_api_and_bot_meet_only_where_the_app_is_assembled():
+    """The two ways in share core (and web/, the HTTP plumbing both use), never each other:
+    the app factory registers the bot's blueprints and `soxara demo` seeds the bot's demo."""
+    assert _offending("bot", ("api",)) == []
+    assert _offending("api", ("bot",)) == ["api/app.py imports bot.dev", "api/app.py imports bot.webhook",
+                                           "api/cli/demo.py imports bot.demo"]
+
+
+def test_web_serves_both_ways_in_and_imports_neither():
+    assert _offending("web", ("api", "bot", "workers")) == []

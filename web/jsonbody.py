@@ -49,8 +49,10 @@ def _object(pairs: list) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set = set()
-        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise BadJson(f"the body names {repeated!r} more than once")
+        for k, _ in pairs:
+            if k in seen:
+                raise BadJson(f"the body names {k!r} more than once")
+            seen.add(k)
     return obj
 
 
