@@ -42,9 +42,9 @@ test-postgres: venv
 # Style (ruff), who may import whom (import-linter's contracts in pyproject.toml, explained
 # in docs/architecture.md) and types (mypy).
 lint: venv
-	$(BIN)/ruff check api bot core web workers tests bench
+	$(BIN)/ruff check api bot core workers tests bench
 	$(BIN)/lint-imports
-	$(BIN)/mypy api bot core web workers migrations tests bench
+	$(BIN)/mypy api bot core workers migrations tests bench
 
 # The API under gunicorn on a fresh PostgreSQL database (dropped after) against a bare
 # Flask baseline: req/s, p50, p99 and ratios (bench/api.py; about a minute).

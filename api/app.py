@@ -79,13 +79,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         queue does not: money still moves and the sweeps catch up, so a load balancer must
         not take every web process out because Redis is down. 503 when the database does
         not answer: nothing can be served."""
-        from web.envelope import RETRY_AFTER_UNAVAILABLE, error_body, respond, success_body
+        from api.envelope import error_body, respond, success_body
+        from core.db import RETRY_AFTER
 
         checks = runtime.health()
         if checks["database"] != "ok":
             return respond(503, error_body("SERVICE_UNAVAILABLE", "the database is unavailable",
                                            {"status": "down", "checks": checks}),
-                           {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+                           {"Retry-After": str(RETRY_AFTER["down"])})
         status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
         return respond(200, success_body({"status": status, "checks": checks}))
 

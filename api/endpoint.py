@@ -22,12 +22,12 @@ from flask import Blueprint, current_app, request
 from marshmallow import RAISE, Schema, ValidationError
 
 from api import auth as auth_mod
+from api.envelope import error_body, respond, success_body
 from api.errors import ApiError, error_response, from_domain, is_stored_outcome
 from core import errors as core_errors
+from core import jsonbounds
 from core.crypto import keyed_hash
 from core.idempotency import fingerprint
-from web import jsonbody
-from web.envelope import error_body, respond, success_body
 
 log = logging.getLogger("soxara.api")
 
@@ -104,8 +104,8 @@ def _json_body() -> dict:
     if mimetype != "application/json":
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
     try:
-        data = jsonbody.parse(raw)
-    except jsonbody.BadJson as e:
+        data = jsonbounds.parse(raw)
+    except jsonbounds.BadJson as e:
         raise ApiError(400, "BAD_REQUEST", str(e)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "BAD_REQUEST", "the body must be a JSON object")

@@ -7,9 +7,9 @@ import logging
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from api.envelope import error_body, respond
 from core import errors as core_errors
-from core.db import database_unavailable
-from web.envelope import RETRY_AFTER_CONFLICT, RETRY_AFTER_UNAVAILABLE, error_body, respond
+from core.db import RETRY_AFTER, database_unavailable
 
 log = logging.getLogger("soxara.api")
 
@@ -59,9 +59,9 @@ def unavailable(why: str) -> ApiError:
     nothing of it committed, and its idempotency key is free for the retry."""
     if why == "conflict":
         return ApiError(503, "SERVICE_UNAVAILABLE", "the request collided with another one; retry it with the "
-                        "same X-Idempotency-Key", headers={"Retry-After": str(RETRY_AFTER_CONFLICT)})
+                        "same X-Idempotency-Key", headers={"Retry-After": str(RETRY_AFTER["conflict"])})
     return ApiError(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later with the same "
-                    "X-Idempotency-Key", headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+                    "X-Idempotency-Key", headers={"Retry-After": str(RETRY_AFTER["down"])})
 
 
 def error_response(e: ApiError):

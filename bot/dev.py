@@ -18,14 +18,14 @@ from importlib import resources
 
 from flask import Blueprint, Response, current_app, request
 
+from bot import replies
 from bot.webhook import WEBHOOK_PATH, public_url_for
+from core import jsonbounds
 from core.db import utcnow
 from core.errors import InvalidInput
 from core.events.events import iso
 from core.messaging import outbox
 from core.phones import normalise_e164, normalise_local
-from web import jsonbody
-from web.envelope import error_body, respond, success_body
 
 dev = Blueprint("dev", __name__)
 
@@ -66,7 +66,7 @@ def _phone(text: str | None) -> str:
 
 
 def _invalid(e: InvalidInput) -> Response:
-    return respond(422, error_body(e.code, e.message, e.details))
+    return replies.refused(422, e.code, e.message, e.details)
 
 
 @dev.get("/dev/whatsapp")
@@ -79,11 +79,11 @@ def chat_page():
 def sign_message():
     raw = request.get_data(cache=True)
     try:
-        data = jsonbody.parse(raw) if raw.strip() else {}
-    except jsonbody.BadJson as e:
-        return respond(400, error_body("BAD_REQUEST", str(e)))
+        data = jsonbounds.parse(raw) if raw.strip() else {}
+    except jsonbounds.BadJson as e:
+        return replies.refused(400, "BAD_REQUEST", str(e))
     if not isinstance(data, dict):
-        return respond(400, error_body("BAD_REQUEST", "the body must be a JSON object"))
+        return replies.refused(400, "BAD_REQUEST", "the body must be a JSON object")
     try:
         phone = _phone(data.get("phone"))
     except InvalidInput as e:
@@ -93,10 +93,10 @@ def sign_message():
         return _invalid(InvalidInput(f"body must be text of at most {MAX_BODY} characters", field="body"))
     settings = current_app.extensions["soxara"].settings
     form = twilio_form(settings, phone, body, profile_name=data.get("profile_name") or None)
-    return respond(200, success_body({
+    return replies.ok({
         "url": WEBHOOK_PATH, "form": form, "signature": sign(settings, form),
         "sent_at": iso(utcnow()),
-    }))
+    })
 
 
 DEV_MESSAGES_MAX = 10_000
@@ -113,8 +113,8 @@ def messages():
         # The sandbox's "phone" shows what the person received, codes included: all of it
         # (a client may count the items), up to a bound no sandbox chat comes near.
         items = outbox.outbox_for(uow, phone, limit=DEV_MESSAGES_MAX, secret_key=rt.secret_key)
-    return respond(200, success_body({"items": [
+    return replies.ok({"items": [
         {"id": m.id, "to": m.to, "body": m.body,
          "created_at": iso(m.created_at)}
         for m in items
-    ]}))
+    ]})

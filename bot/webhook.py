@@ -23,12 +23,11 @@ from twilio.request_validator import (
 )
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import dialog
+from bot import dialog, replies
 from core import names
-from core.db import database_unavailable
+from core.db import RETRY_AFTER, database_unavailable
 from core.errors import InvalidInput
 from core.phones import normalise_e164
-from web.envelope import RETRY_AFTER_CONFLICT, RETRY_AFTER_UNAVAILABLE, error_body
 
 log = logging.getLogger("soxara.bot")
 
@@ -59,7 +58,7 @@ def empty_twiml() -> Response:
 
 
 def _refuse(status: int, code: str, message: str) -> Response:
-    return Response(error_body(code, message), status=status, mimetype="application/json")
+    return replies.refused(status, code, message)
 
 
 def _text(value: str | None) -> str:
@@ -142,6 +141,6 @@ def webhook():
         log.warning("answered Twilio 503 for WhatsApp message %s: the database %s", msg.message_sid,
                     "conflict" if why == "conflict" else "down")
         resp = _refuse(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later")
-        resp.headers["Retry-After"] = str(RETRY_AFTER_CONFLICT if why == "conflict" else RETRY_AFTER_UNAVAILABLE)
+        resp.headers["Retry-After"] = str(RETRY_AFTER[why])
         return resp
     return empty_twiml()

@@ -202,6 +202,12 @@ _DOWN_SQLSTATE_CLASSES = ("08", "53", "57")
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
 
+# Seconds a client should wait before retrying what the database could not serve, by
+# `database_unavailable`'s reason: a conflict's victim may pass at once; a database that is
+# down needs longer.
+RETRY_AFTER = {"conflict": 1, "down": 5}
+
+
 def database_unavailable(e: BaseException) -> str | None:
     """Why the database could not serve a transaction, when that is what `e` says:
     "conflict" (a deadlock's victim, a serialization failure, SQLite's file held by

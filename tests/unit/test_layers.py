@@ -40,12 +40,9 @@ def test_workers_run_without_the_web_app():
 
 
 def test_api_and_bot_meet_only_where_the_app_is_assembled():
-    """The two ways in share core (and web/, the HTTP plumbing both use), never each other:
+    """The two ways in share core, never each other (the bot writes its few JSON answers itself):
     the app factory registers the bot's blueprints and `soxara demo` seeds the bot's demo."""
     assert _offending("bot", ("api",)) == []
     assert _offending("api", ("bot",)) == ["api/app.py imports bot.dev", "api/app.py imports bot.webhook",
                                            "api/cli/demo.py imports bot.demo"]
 
-
-def test_web_serves_both_ways_in_and_imports_neither():
-    assert _offending("web", ("api", "bot", "workers")) == []

@@ -1,5 +1,4 @@
-"""The response envelope: `{"success": true, "data": …}` or `{"success": false, "error": …}`;
-and how long a 503 asks the client to wait."""
+"""The response envelope: `{"success": true, "data": …}` or `{"success": false, "error": …}`."""
 
 from __future__ import annotations
 
@@ -8,11 +7,6 @@ import json
 from flask import Response
 
 from core.tracing import current_trace_id
-
-# Seconds a client should wait before retrying after a 503: the database down, or its
-# transaction the victim of a conflict with another (which a retry at once may pass).
-RETRY_AFTER_UNAVAILABLE = 5
-RETRY_AFTER_CONFLICT = 1
 
 
 def dumps(obj) -> bytes:
