@@ -3,8 +3,9 @@
 If the number belongs to a user, the money arrives at once (`succeeded`). Otherwise it
 waits in the claims-held account (`pending_claim`) while the number is sent a claim
 link; the new user claims it (`claimed`), or at the end of the claim window it goes
-back to the sender (`expired`): claims.py. In test mode a pending claim completes by
-itself after about ten seconds, so an integration can see the whole life of a transfer.
+back to the sender (`expired`): claims.py. A merchant's test-mode transfer completes by
+itself after about ten seconds, so an integration can see the whole life of a transfer;
+money a person sends always waits for its recipient (`claims_itself`).
 """
 
 from __future__ import annotations
@@ -164,6 +165,14 @@ def _shown(label: str) -> str:
     return names.fit_to_show(label) or "a Soxara merchant"
 
 
+def claims_itself(sender: Party) -> bool:
+    """Whether a pending transfer from `sender` claims itself after TEST_AUTO_CLAIM_AFTER:
+    only one a merchant sends with its test key, so an integration sees `transfer.claimed`
+    without a phone (the docs' sandbox). Money a person sends waits for a real claim in
+    every mode, so a newcomer trying the sandbox can claim it by hand."""
+    return sender.kind == "merchant" and not sender.livemode
+
+
 def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_phone: str,
          note: str | None = None, now: datetime | None = None) -> SentTransfer:
     """Send `amount` minor units of `currency` to the phone `to_phone` (E.164).
@@ -209,7 +218,7 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     held = wallets.system_account(uow, "claims_held", currency, sender.livemode)
     t = SentTransfer(**new, status="pending_claim", claim_code_hash=hash_claim_code(rt, code),
                      claim_expires_at=now + timedelta(hours=rt.settings.claim_window_hours),
-                     auto_claim_at=None if sender.livemode else now + TEST_AUTO_CLAIM_AFTER)
+                     auto_claim_at=now + TEST_AUTO_CLAIM_AFTER if claims_itself(sender) else None)
     _insert(uow, t)
     ledger.post(uow, kind="transfer_hold", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                 currency=currency, legs=[(src_id, -amount), (held.id, amount)])

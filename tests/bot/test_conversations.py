@@ -134,6 +134,31 @@ def test_a_viral_send_is_claimed_by_a_new_number(phone, runtime):
     _ledger_ok(runtime)
 
 
+def test_money_sent_in_the_sandbox_waits_for_the_newcomer_to_claim_it(phone, runtime):
+    """The viral claim can be tried by hand: the scheduler's sweeps, run well past the
+    merchants' 10 s auto-claim, leave money a person sent waiting for its recipient."""
+    from workers import scheduled
+
+    a = phone(A)
+    a.login()
+    fund(runtime, A, 50_00)
+    a.says("SEND 7.50 USD 0776543210")
+    a.says("1")
+    a.says(PIN)
+    scheduled.tick(runtime, utcnow() + timedelta(minutes=2))
+    assert _transfers(runtime) == ["pending_claim"]
+    assert not any("claimed the" in m for m in a.outbox())
+
+    c = phone(C, "Comfort")
+    out = c.says("HI")
+    assert "You claimed" not in out and "Log in to claim it" in out
+    c.says(c.code())
+    c.says(PIN)
+    assert "Money is waiting for you" in c.says(PIN)
+    assert "You claimed" in c.says("1")
+    assert _transfers(runtime) == ["claimed"] and balance(runtime, C) == 7_50
+
+
 def test_money_waiting_is_claimed_with_one_yes_after_login(phone, runtime):
     a, b = phone(A), phone(B)
     a.login()
