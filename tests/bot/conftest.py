@@ -67,6 +67,12 @@ class Phone:
                 return m.group(1)
         raise AssertionError("no code in the chat")
 
+    def send_money(self, command: str, pin: str = PIN) -> str:
+        """`SEND …`, YES at the confirmation and the PIN: the replies to the PIN."""
+        self.says(command)
+        self.says("1")
+        return self.says(pin)
+
     def login(self, pin: str = PIN) -> None:
         """HI, the code from the chat, and (first time) a PIN."""
         out = self.says("HI")

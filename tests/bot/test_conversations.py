@@ -142,9 +142,7 @@ def test_money_sent_in_the_sandbox_waits_for_the_newcomer_to_claim_it(phone, run
     a = phone(A)
     a.login()
     fund(runtime, A, 50_00)
-    a.says("SEND 7.50 USD 0776543210")
-    a.says("1")
-    a.says(PIN)
+    a.send_money("SEND 7.50 USD 0776543210")
     scheduled.tick(runtime, utcnow() + timedelta(minutes=2))
     assert _transfers(runtime) == ["pending_claim"]
     assert not any("claimed the" in m for m in a.outbox())
