@@ -1,8 +1,9 @@
 """Everything the bot says, in one place.
 
-Short lines for small screens. Amounts read `$12.50` and `LRD 1,000.00` (core.amounts);
-a confirmation spells the currency out, because in Liberia "$" can mean either dollar.
-Every message about money ends with the id (`Ref tr_…`) a support agent looks up.
+Short lines for small screens. Every amount names its currency the Liberian way,
+`US$12.50` and `L$1,000.00` (core.amounts.format_amount): in Liberia "$" alone can mean
+either dollar. The receipt of an action ends with the id (`Ref tr_…`) a support agent
+looks up; ordinary answers (balances, history) show no ids.
 """
 
 from __future__ import annotations
@@ -15,12 +16,6 @@ METHODS = {"mtn_momo": "MTN MoMo", "orange_money": "Orange Money"}
 
 def money(amount: int, currency: str) -> str:
     return format_amount(amount, currency)
-
-
-def money_spelled(amount: int, currency: str) -> str:
-    """`$12.50 (USD)` or `LRD 1,000.00`: unambiguous where a person approves a payment."""
-    text = format_amount(amount, currency)
-    return f"{text} (USD)" if currency == "USD" else text
 
 
 def greeting_name(profile_name: str | None) -> str:
@@ -192,7 +187,7 @@ AMOUNT_FORMAT = "Type an amount like 12.50 (a dot for cents)."
 AMOUNT_DECIMALS = "Amounts have at most two decimals, like 12.50."
 AMOUNT_NOT_POSITIVE = "The amount must be more than zero."
 AMOUNT_TOO_LARGE = "That amount is too large."
-CURRENCY_PROMPT = "Which currency?\n1 USD\n2 LRD"
+CURRENCY_PROMPT = "US dollars or Liberian dollars?\n1 US$ (USD)\n2 L$ (LRD)"
 
 
 def currency_unsupported(word: str) -> str:
@@ -215,11 +210,11 @@ def send_recipient(amount: int, currency: str) -> str:
 
 
 def send_confirm(amount: int, currency: str, recipient: str) -> str:
-    return f"Send {money_spelled(amount, currency)} to {recipient}?\n1 YES\n2 NO"
+    return f"Send {money(amount, currency)} to {recipient}?\n1 YES\n2 NO"
 
 
 def send_pin(amount: int, currency: str, recipient: str) -> str:
-    return f"Type your PIN to send {money_spelled(amount, currency)} to {recipient}. (CANCEL to stop)"
+    return f"Type your PIN to send {money(amount, currency)} to {recipient}. (CANCEL to stop)"
 
 
 def send_done(amount: int, currency: str, recipient: str, transfer_id: str) -> str:
@@ -258,12 +253,12 @@ def add_phone(method: str, own_phone: str) -> str:
 
 
 def add_confirm(amount: int, currency: str, method: str, phone: str) -> str:
-    return (f"Add {money_spelled(amount, currency)} from {METHODS[method]} {phone}?\n"
+    return (f"Add {money(amount, currency)} from {METHODS[method]} {phone}?\n"
             "1 YES\n2 NO")
 
 
 def add_pin(amount: int, currency: str, method: str, phone: str) -> str:
-    return (f"Type your PIN to request {money_spelled(amount, currency)} from "
+    return (f"Type your PIN to request {money(amount, currency)} from "
             f"{METHODS[method]} {phone}. (CANCEL to stop)")
 
 

@@ -73,7 +73,7 @@ def test_log_in_and_check_a_balance_on_the_chat_page(live_server, runtime):
             bot_says("Your PIN is set")
             say("BAL")
             balance = bot_says("Your balance").inner_text()
-            assert "$42.50" in balance and "LRD 0.00" in balance
+            assert "US$42.50" in balance and "L$0.00" in balance
             # What the person typed shows on their side of the chat.
             assert page.locator(".msg.in", has_text="BAL").count() == 1
         finally:

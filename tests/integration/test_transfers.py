@@ -49,7 +49,7 @@ def test_to_a_user_succeeds_at_once(runtime, alice):
         from core.events.events import Event
 
         assert [e.type for e in uow.session.query(Event).order_by(Event.id)] == ["transfer.created", "transfer.succeeded"]
-    assert any("$12.50" in b and t.id in b for b in _sent_to(runtime, BOB))
+    assert any("US$12.50" in b and t.id in b for b in _sent_to(runtime, BOB))
 
 
 def test_more_than_the_balance_moves_nothing(runtime, alice):
