@@ -92,6 +92,19 @@ def phone(client, runtime):
     return make
 
 
+@pytest.fixture
+def person(phone, runtime):
+    """A logged-in phone (with the test PIN), given `usd` and `lrd` test money first."""
+    def make(number: str, name: str | None = None, *, usd: int = 0, lrd: int = 0) -> Phone:
+        p = phone(number, name)
+        p.login()
+        for amount, currency in ((usd, "USD"), (lrd, "LRD")):
+            if amount:
+                fund(runtime, number, amount, currency)
+        return p
+    return make
+
+
 def fund(runtime, phone_e164: str, amount: int, currency: str = "USD") -> str:
     """Give the user (created if new) test money; the wallet id."""
     from core.identity import users

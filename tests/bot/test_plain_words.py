@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 from core.db import utcnow
-from tests.bot.conftest import PIN, fund
+from tests.bot.conftest import PIN
 
 A, B, C, D = "+231881234567", "+231886123456", "+231776543210", "+231776543211"
 
@@ -16,14 +16,10 @@ A, B, C, D = "+231881234567", "+231886123456", "+231776543210", "+231776543211"
 BARE = re.compile(r"(?<![A-Z])\$\d|\b(?:USD|LRD) \d")
 
 
-def test_every_amount_the_chat_shows_names_its_currency(phone, runtime):
+def test_every_amount_the_chat_shows_names_its_currency(phone, person, runtime):
     from core.wallets import claims
 
-    a, b = phone(A, "Musu"), phone(B, "Kollie")
-    a.login()
-    b.login()
-    fund(runtime, A, 100_00)
-    fund(runtime, A, 5_000_00, "LRD")
+    a, b = person(A, "Musu", usd=100_00, lrd=5_000_00), person(B, "Kollie")
     out = a.says("BAL")
     assert "US$100.00" in out and "L$5,000.00" in out
     out = a.says("SEND $5 0886123456")                   # `$` typed: US dollars, and said so
