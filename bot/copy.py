@@ -35,8 +35,8 @@ def welcome_back(name: str | None) -> str:
     return f"Welcome back{greeting_name(name)}."
 
 
-def money_waiting(amount: int, currency: str, sender: str, transfer_id: str) -> str:
-    return f"{sender} sent you {money(amount, currency)}. Log in to claim it.\nRef {transfer_id}"
+def money_waiting(amount: int, currency: str, sender: str) -> str:
+    return f"{sender} sent you {money(amount, currency)}. Log in to claim it."
 
 
 CODE_SENT = "To log in, reply with the 6-digit code we just sent you."
@@ -148,37 +148,40 @@ HELP = ("Soxara help\n"
         "For support, quote the Ref (tr_…, dep_…) of the payment.")
 
 
-def balance(wallets: list[tuple[int, str, str]]) -> str:
-    lines = [f"{money(amount, cur)}  ({wallet_id})" for amount, cur, wallet_id in wallets]
-    return "Your balance:\n" + "\n".join(lines)
+def balance(amounts: list[tuple[int, str]]) -> str:
+    """The person's money, a line a currency: no ids (those are for receipts)."""
+    return "Your balance:\n" + "\n".join(money(amount, cur) for amount, cur in amounts)
 
 
-def history(rows: list[tuple[str, int, str, str, str]]) -> str:
-    """rows: (date, signed amount, currency, what, object id), newest first."""
+def history(rows: list[tuple[str, int, str, str]]) -> str:
+    """rows: (date, signed amount, currency, what happened: HISTORY_WHAT), newest first."""
     if not rows:
         return "No transactions yet."
     out = ["Recent transactions:"]
-    for day, amount, cur, what, obj_id in rows:
+    for day, amount, cur, what in rows:
         sign = "+" if amount > 0 else "-"
-        out.append(f"{day} {sign}{money(abs(amount), cur)} {what}\n  Ref {obj_id}")
+        out.append(f"{day}  {sign}{money(abs(amount), cur)}  {what}")
     return "\n".join(out)
 
 
-HISTORY_KINDS = {
-    "transfer": "sent",
-    "transfer_hold": "sent (waiting for claim)",
-    "claim": "received",
-    "claim_return": "returned, not claimed",
-    "deposit": "added",
-    "adjustment": "adjustment",
-    "sandbox_funding": "test funds",
+# A history line's "what": who the money went to or came from, and the transfer's status
+# as it is now (a claimed transfer no longer waits).
+HISTORY_WHAT = {
+    "sent": "sent to {who}",
+    "sent_pending_claim": "sent to {who}, waiting for their claim",
+    "sent_claimed": "sent to {who}, claimed",
+    "sent_expired": "sent to {who}, not claimed",
+    "returned": "back from {who}, not claimed",
+    "received": "received from {who}",
+    "claimed": "claimed, from {who}",
+    "added": "added from {method}",
+    "adjustment": "adjustment by Soxara",
+    "sandbox_funding": "test money",
 }
 
 
-def history_kind(kind: str, amount: int) -> str:
-    if kind == "transfer" and amount > 0:
-        return "received"
-    return HISTORY_KINDS.get(kind, kind.replace("_", " "))
+def history_what(what: str, who: str = "", method: str = "") -> str:
+    return HISTORY_WHAT.get(what, what.replace("_", " ")).format(who=who, method=METHODS.get(method, method))
 
 
 # --- amounts, currencies, numbers --------------------------------------------------------
@@ -221,10 +224,11 @@ def send_done(amount: int, currency: str, recipient: str, transfer_id: str) -> s
     return f"Sent {money(amount, currency)} to {recipient}.\nRef {transfer_id}"
 
 
-def send_pending_claim(amount: int, currency: str, recipient: str, days: int, transfer_id: str) -> str:
+def send_pending_claim(amount: int, currency: str, recipient: str, window: str, transfer_id: str) -> str:
+    """`window`: the claim window as people say it ("7 days"; core.wallets.transfers.claim_window)."""
     return (f"{recipient} isn't on Soxara yet. We sent them a link to claim "
             f"{money(amount, currency)}.\n"
-            f"If it isn't claimed within {days} day{'s' if days != 1 else ''}, it comes back to you.\n"
+            f"If it isn't claimed within {window}, it comes back to you.\n"
             f"Ref {transfer_id}")
 
 
@@ -280,11 +284,11 @@ CLAIM_ALREADY = "That money was already claimed."
 CLAIM_EXPIRED = "That claim has expired; the money went back to the sender."
 
 
-def claim_offer(items: list[tuple[int, str, str, str]]) -> str:
-    """items: (amount, currency, sender, transfer id) waiting for this number."""
+def claim_offer(items: list[tuple[int, str, str]]) -> str:
+    """items: (amount, currency, sender) waiting for this number."""
     lines = ["Money is waiting for you:"]
-    for amount, cur, sender, tid in items:
-        lines.append(f"{money(amount, cur)} from {sender}\n  Ref {tid}")
+    for amount, cur, sender in items:
+        lines.append(f"{money(amount, cur)} from {sender}")
     lines.append(("1 Claim it now" if len(items) == 1 else "1 Claim all now") + "\n2 Later")
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""The balance: every wallet of the person, with its id (also the BAL keyword, at any step)."""
+"""The balance: the person's money in each currency (also the BAL keyword, at any step)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from core.wallets import wallets
 
 def show(turn: Turn) -> None:
     ws = wallets.list_for(turn.uow, wallets.USER, turn.user_id, turn.livemode)
-    turn.say(copy.balance([(w.balance, w.currency, w.id) for w in ws]))
+    turn.say(copy.balance([(w.balance, w.currency) for w in ws]))
 
 
 flow = Flow("balance", menu=MenuEntry(1, copy.MENU_BALANCE), begin=lambda turn, **values: show(turn))

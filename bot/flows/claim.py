@@ -32,7 +32,7 @@ def offer(turn: Turn) -> bool:
     if not waiting:
         return False
     turn.go(offer_step, offer=[t.id for t in waiting])
-    turn.say(copy.claim_offer([(t.amount, t.currency, transfers.sender_label(turn.uow, t), t.id)
+    turn.say(copy.claim_offer([(t.amount, t.currency, transfers.sender_label(turn.uow, t))
                                for t in waiting]))
     return True
 

@@ -48,7 +48,7 @@ def start(turn: Turn, resume: str | None = None) -> None:
         turn.say(copy.welcome_new(turn.profile_name or user.profile_name))
         waiting = claims.pending_claims_for(turn.uow, turn.phone, turn.livemode)
         for t in waiting[:3]:
-            turn.say(copy.money_waiting(t.amount, t.currency, transfers.sender_label(turn.uow, t), t.id))
+            turn.say(copy.money_waiting(t.amount, t.currency, transfers.sender_label(turn.uow, t)))
     else:
         turn.say(copy.welcome_back(turn.profile_name or user.profile_name))
     turn.go(code_step, resume=keep)

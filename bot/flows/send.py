@@ -9,7 +9,6 @@ from __future__ import annotations
 from bot import copy, parse
 from bot.flows import steps
 from bot.flows.base import Command, Flow, MenuEntry, Turn
-from core import names
 from core.errors import InsufficientFunds, SoxaraError
 from core.identity import users
 from core.wallets import transfers
@@ -43,16 +42,8 @@ def take_recipient(turn: Turn, text: str) -> bool:
     if to == turn.rt.settings.whatsapp_number:
         turn.say(copy.NUMBER_SOXARA)
         return False
-    turn.keep(to=to, label=phone_label(turn, to))
+    turn.keep(to=to, label=users.shown(turn.uow, to))
     return True
-
-
-def phone_label(turn: Turn, phone: str) -> str:
-    """How a counterparty reads in a confirmation: the number, and their name if known."""
-    u = users.find_by_phone(turn.uow, phone)
-    # Cleaned again: rows stored before names were cleaned may hold anything.
-    name = names.fit_to_show(u.profile_name, 30) if u else None
-    return f"{phone} ({name})" if name else phone
 
 
 def send_it(turn: Turn):
@@ -64,8 +55,8 @@ def send_it(turn: Turn):
 
 def sent(turn: Turn, t) -> None:
     if t.status == "pending_claim":
-        days = max(1, turn.rt.settings.claim_window_hours // 24)
-        turn.say(copy.send_pending_claim(t.amount, t.currency, turn.values["label"], days, t.id))
+        turn.say(copy.send_pending_claim(t.amount, t.currency, turn.values["label"],
+                                         transfers.claim_window(turn.rt), t.id))
     else:
         turn.say(copy.send_done(t.amount, t.currency, turn.values["label"], t.id))
 

@@ -92,7 +92,8 @@ def _complete_claim(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> No
     outbox.send_whatsapp(uow, rt, user.phone_number, f"You claimed {money}. It is in your wallet. Ref {t.id}")
     if t.sender_type == "user":
         outbox.send_whatsapp(uow, rt, users.get(uow, t.sender_id).phone_number,
-                             f"{user.phone_number} claimed the {money} you sent. Ref {t.id}")
+                             f"{users.shown_as(user.phone_number, user.profile_name)} claimed the "
+                             f"{money} you sent. Ref {t.id}")
 
 
 def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
@@ -105,7 +106,8 @@ def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
     transfers.record_events(uow, t, "transfer.expired")
     if t.sender_type == "user":
         outbox.send_whatsapp(uow, rt, users.get(uow, t.sender_id).phone_number,
-                             f"{t.to_phone_number} did not claim the {format_amount(t.amount, t.currency)} "
+                             f"{users.shown(uow, t.to_phone_number)} did not claim the "
+                             f"{format_amount(t.amount, t.currency)} "
                              f"you sent; it is back in your wallet. Ref {t.id}")
 
 

@@ -57,16 +57,16 @@ def test_first_contact_logs_in_with_a_code_sent_into_the_chat(phone):
     assert "Your PIN is set" in out and "1 Balance" in out
 
 
-def test_balance_and_recent_transactions_carry_wallet_and_object_ids(phone, runtime):
+def test_balance_and_recent_transactions_show_amounts_not_ids(phone, runtime):
     a = phone(A)
     a.login()
     wallet = fund(runtime, A, 1_234_50)
     out = a.says("BAL")
-    assert "US$1,234.50" in out and wallet in out and "L$0.00" in out
+    assert "US$1,234.50" in out and wallet not in out and "L$0.00" in out
     out = a.says("1")
     assert "US$1,234.50" in out
     out = a.says("4")
-    assert "+US$1,234.50" in out and "Ref adj_" in out
+    assert "+US$1,234.50  adjustment by Soxara" in out and "adj_" not in out
 
 
 def test_two_users_send_to_each_other(phone, runtime):
@@ -120,11 +120,11 @@ def test_a_viral_send_is_claimed_by_a_new_number(phone, runtime):
 
     # First contact: the waiting money is offered before and after the login.
     out = c.says("Hi")
-    assert "Welcome to Soxara, Comfort!" in out and "sent you US$20.00" in out and tr in out
+    assert "Welcome to Soxara, Comfort!" in out and "sent you US$20.00" in out and tr not in out
     c.says(c.code())
     c.says(PIN)
     out = c.says(PIN)
-    assert "Money is waiting for you" in out and tr in out and "1 Claim it now" in out
+    assert "Money is waiting for you" in out and tr not in out and "1 Claim it now" in out
     out = c.says(f"CLAIM {code}")                 # the code from the link works too
     assert "You claimed US$20.00" in out and tr in out
     assert balance(runtime, C) == 20_00 and balance(runtime, A) == 30_00

@@ -46,3 +46,79 @@ def test_every_amount_the_chat_shows_names_its_currency(phone, person, runtime):
                    "claimed the L$1,000.00", "did not claim the US$2.00", "Added US$10.00"):
         assert wanted in everything, wanted
     assert BARE.findall(everything) == [], [m for m in everything.split("\n") if BARE.search(m)]
+
+
+def test_recipients_see_the_sender_as_the_sender_sees_them(phone, person, runtime):
+    a, b = person(A, "Musu", usd=100_00), person(B, "Kollie")
+    assert "to +231886123456 (Kollie)?" in a.says("SEND 5 USD 0886123456")
+    a.says("1")
+    a.says(PIN)
+    assert "You received US$5.00 from +231881234567 (Musu)" in b.outbox()[-1]
+
+    a.send_money("SEND 2 USD 0776543210")
+    c = phone(C, "Comfort")
+    assert "+231881234567 (Musu) sent you US$2.00" in c.outbox()[-1]
+    assert "+231881234567 (Musu) sent you US$2.00" in c.says("HI")
+    c.says(c.code())
+    c.says(PIN)
+    assert "US$2.00 from +231881234567 (Musu)" in c.says(PIN)
+    c.says("1")
+    assert "+231776543210 (Comfort) claimed the US$2.00" in a.outbox()[-1]
+
+
+def test_balance_and_history_speak_of_people_and_amounts_not_ids(phone, person, runtime):
+    """Each history line says who and what, with the transfer's status as it is now; a
+    reference appears once, in the receipt of the action."""
+    from core.wallets import claims
+
+    a, b = person(A, "Musu", usd=100_00), person(B, "Kollie")
+    assert "Ref tr_" in a.send_money("SEND 5 USD 0886123456")      # the receipt
+    a.send_money("SEND 2 USD 0776543210")
+    a.send_money("SEND 1 USD 0776543211")
+    c = phone(C, "Comfort")
+    assert "tr_" not in c.says("HI")                                   # money waiting: no ids
+    c.says(c.code())
+    c.says(PIN)
+    assert "tr_" not in c.says(PIN)                                    # the offer: no ids
+    c.says("1")
+    claims.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1))
+
+    out = a.says("BAL")
+    assert "US$93.00" in out and "wal_" not in out
+    out = a.says("4")
+    assert "-US$5.00" in out and "sent to +231886123456 (Kollie)" in out
+    assert "sent to +231776543210 (Comfort), claimed" in out and "waiting" not in out
+    assert "sent to +231776543211, not claimed" in out
+    assert "+US$1.00" in out and "back from +231776543211, not claimed" in out
+    assert not re.search(r"\b(tr|dep|adj|wal|txn)_", out), out
+    assert "received from +231881234567 (Musu)" in b.says("4")
+    assert "claimed, from +231881234567 (Musu)" in c.says("4")
+
+
+def test_waiting_for_a_claim_is_said_until_it_is_claimed(person, runtime):
+    a = person(A, "Musu", usd=10_00)
+    a.send_money("SEND 2 USD 0776543210")
+    assert "sent to +231776543210, waiting for their claim" in a.says("4")
+
+
+def test_history_says_where_added_money_came_from(person, runtime):
+    a = person(A)
+    a.says("3")
+    a.says("10 USD")
+    a.says("1")
+    a.says("0881111000")
+    a.says("1")
+    assert "Ref dep_" in a.says(PIN)
+    out = a.says("4")
+    assert "+US$10.00" in out and "added from MTN MoMo" in out and "dep_" not in out
+
+
+def test_the_claim_message_says_the_real_claim_window(person, phone, runtime, monkeypatch):
+    import dataclasses
+
+    a = person(A, usd=10_00)
+    for hours, said in ((36, "within 36 hours"), (1, "within 1 hour"), (48, "within 2 days")):
+        monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, claim_window_hours=hours))
+        out = a.send_money("SEND 1 USD 0776543210")
+        assert f"isn't claimed {said}" in out, out
+        assert f"Claim it {said}" in phone(C).outbox()[-1]
