@@ -190,10 +190,15 @@ def respond(turn: Turn, msg: Inbound) -> None:
 
 def on_menu(turn: Turn, text: str) -> None:
     flow = registry.menu_choice(text)
-    if flow is None:
-        turn.say(copy.DIDNT_GET + "\n\n" + turn.menu())
-    else:
+    if flow is not None:
         flow.start(turn)
+        return
+    understood = registry.understood_at_menu(text)
+    if understood is not None:
+        flow, values = understood
+        flow.start(turn, **values)
+        return
+    turn.say(copy.DIDNT_GET + "\n\n" + turn.menu())
 
 
 def on_keyword(turn: Turn, kw: str) -> None:

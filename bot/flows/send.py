@@ -9,7 +9,7 @@ from __future__ import annotations
 from bot import copy, parse
 from bot.flows import steps
 from bot.flows.base import Command, Flow, MenuEntry, Turn
-from core.errors import InsufficientFunds, SoxaraError
+from core.errors import InsufficientFunds, InvalidInput, SoxaraError
 from core.identity import users
 from core.wallets import transfers
 
@@ -117,5 +117,18 @@ def from_shortcut(turn: Turn, shortcut: parse.SendShortcut) -> None:
     advance(turn)
 
 
+def at_menu(text: str) -> dict | None:
+    """An amount with a word for money typed at the menu (`5 usd`, `L$500`, `5 dollars`):
+    a send of it, the currency asked for if it was only "dollars"."""
+    if not parse.names_currency(text):
+        return None
+    try:
+        reading = parse.amount_and_currency(text)
+    except InvalidInput:
+        return None
+    return {"amount": reading.amount, "currency": reading.currency}
+
+
 flow.begin = begin
 flow.command = Command(read=parse.send_shortcut, run=from_shortcut)
+flow.at_menu = at_menu

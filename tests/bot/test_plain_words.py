@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from core.db import utcnow
 from tests.bot.conftest import PIN
 
@@ -122,3 +124,40 @@ def test_the_claim_message_says_the_real_claim_window(person, phone, runtime, mo
         out = a.send_money("SEND 1 USD 0776543210")
         assert f"isn't claimed {said}" in out, out
         assert f"Claim it {said}" in phone(C).outbox()[-1]
+
+
+def test_send_money_starts_a_send(person):
+    a = person(A, usd=10_00)
+    out = a.says("send money")
+    assert "How much do you want to send?" in out and "not MONEY" not in out
+
+
+def test_send_a_dollar_to_a_number_in_words(person):
+    b, _ = person(B, usd=10_00), person(A, "Musu")
+    out = b.says("send $1 to 0881234567")
+    assert "Send US$1.00 to +231881234567 (Musu)?" in out and "Soxara sends" not in out
+
+
+@pytest.mark.parametrize("typed", ["5 usd", "usd 5", "5 USD", "US$5", "5 us dollars", "$5"])
+def test_an_amount_with_its_currency_in_words(person, typed):
+    a = person(A, usd=10_00)
+    a.says("2")
+    assert "Who gets US$5.00?" in a.says(typed)
+
+
+def test_dollars_alone_are_asked_about_plainly(person):
+    a = person(A, usd=10_00, lrd=1_000_00)
+    a.says("2")
+    out = a.says("5 dollars")
+    assert "US dollars or Liberian dollars?" in out and "not DOLLARS" not in out
+    assert "Who gets L$5.00?" in a.says("liberian dollars")
+    out = a.says("send 5 dollars to 0886123456")
+    assert "US dollars or Liberian dollars?" in out
+    assert "Send US$5.00 to +231886123456?" in a.says("1")
+
+
+@pytest.mark.parametrize("typed, who", [("5 usd", "US$5.00"), ("usd 5", "US$5.00"), ("L$500", "L$500.00")])
+def test_an_amount_with_its_currency_at_the_menu_starts_a_send(person, typed, who):
+    a = person(A, usd=10_00, lrd=1_000_00)
+    out = a.says(typed)
+    assert f"Who gets {who}?" in out and "didn't get that" not in out
