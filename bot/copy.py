@@ -133,6 +133,29 @@ def menu(labels: list[str]) -> str:
 
 
 DIDNT_GET = "Sorry, I didn't get that."
+
+
+def again(text: str) -> str:
+    """A question asked again after an answer it could not take: say how to get out."""
+    return f"{text}\nOr reply CANCEL to stop."
+
+
+def acknowledged(kind: str, logged_in: bool) -> str:
+    """The answer to a thank-you or an OK at rest (parse.acknowledgement)."""
+    first = "You're welcome!" if kind == "thanks" else "\N{THUMBS UP SIGN}"
+    return f"{first} {'Reply MENU whenever you need anything.' if logged_in else 'Send HI whenever you want to log in.'}"
+
+
+def after_balance(send_number: int, add_number: int) -> str:
+    return f"Reply {send_number} to send money or {add_number} to add money."
+
+
+def after_send(send_number: int) -> str:
+    return f"Reply BAL for your balance or {send_number} to send more."
+
+
+def after_claim(send_number: int) -> str:
+    return f"Reply BAL for your balance or {send_number} to send it on."
 MEDIA_ONLY = "I can only read text messages."
 TIMED_OUT = "That step timed out after 10 minutes, so we started over. Nothing was moved."
 NOTHING_TO_CANCEL = "Nothing to cancel."

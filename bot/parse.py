@@ -23,10 +23,21 @@ KEYWORDS = {
     "MENU": "MENU", "HI": "MENU", "HELLO": "MENU", "HEY": "MENU", "START": "MENU",
     "CANCEL": "CANCEL", "HELP": "HELP", "BAL": "BAL", "BALANCE": "BAL",
     "LOGOUT": "LOGOUT", "LOG OUT": "LOGOUT",
+    # What people say to get out of a question: CANCEL in other words.
+    "STOP": "CANCEL", "EXIT": "CANCEL", "QUIT": "CANCEL", "BACK": "CANCEL",
 }
 KEYWORD_WORDS = frozenset(KEYWORDS)
 # Asking for another login code, while logged out.
 NEW_CODE_WORDS = frozenset({"NEW", "RESEND", "CODE", "NEW CODE"})
+# "No": the answer at a yes/no question; at any other question it leaves, like CANCEL.
+NO_WORDS = frozenset({"NO", "N", "NOPE"})
+# Thanks and OKs, answered in a line rather than "Sorry, I didn't get that" and the menu.
+THANKS_WORDS = frozenset({"THANKS", "THANK YOU", "THANK U", "THANKS A LOT", "THANK YOU VERY MUCH",
+                          "THX", "TNX", "TANKS", "TANK YOU", "NO THANKS", "NO THANK YOU"})
+OK_WORDS = frozenset({"OK", "OKAY", "OKAY THANKS", "OK THANKS", "K", "KK", "FINE", "COOL", "GREAT",
+                      "ALRIGHT", "ALL RIGHT", "GOOD", "\N{THUMBS UP SIGN}", "\N{OK HAND SIGN}"})
+# Skin tones and the emoji presentation selector: 👍🏾 is 👍.
+_EMOJI_MODIFIERS = dict.fromkeys([*range(0x1F3FB, 0x1F400), 0xFE0F])
 
 _SEND = re.compile(r"^SEND\s+(?P<rest>.+)$", re.I | re.S)
 _CLAIM = re.compile(r"^CLAIM(?:\s+(?P<code>\S+))?\s*$", re.I)
@@ -58,6 +69,20 @@ def keyword(text: str) -> str | None:
     """MENU, CANCEL, HELP, BAL or LOGOUT when the whole message is one (`hi!` counts)."""
     word = text.strip().strip("!.?,").upper()
     return KEYWORDS.get(word)
+
+
+def is_no(text: str) -> bool:
+    return text.strip().strip("!.,").upper() in NO_WORDS
+
+
+def acknowledgement(text: str) -> str | None:
+    """"thanks" or "ok" when the whole message is a thank-you or an OK (`Thanks!`, `ok`, 👍🏾)."""
+    t = " ".join(text.translate(_EMOJI_MODIFIERS).upper().replace("!", " ").replace(".", " ").split())
+    if t in THANKS_WORDS:
+        return "thanks"
+    if t in OK_WORDS or (t and set(t) <= {"\N{THUMBS UP SIGN}", " "}):
+        return "ok"
+    return None
 
 
 def wants_new_code(text: str | None) -> bool:

@@ -58,6 +58,7 @@ class Step:
     prompt: Callable[[Turn], str]
     secret: bool = False  # the answer is a PIN or a code: the transcript keeps "••••"
     number: bool = False  # a bare number is an ordinary answer here (amount, phone, code)
+    yes_no: bool = False  # a yes/no question: NO answers it (elsewhere NO leaves, like CANCEL)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def on_code(turn: Turn, text: str) -> None:
         send_code(turn, copy.CODE_RESENT)
         return
     if parse.otp(text) is None:
-        turn.say(copy.CODE_PROMPT)
+        turn.say(copy.again(copy.CODE_PROMPT))
         return
     verdict = turn.code_verdict
     if verdict is None:

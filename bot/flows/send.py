@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot import copy, parse
 from bot.flows import steps
-from bot.flows.base import Command, Flow, MenuEntry, Turn
+from bot.flows.base import Command, Flow, MenuEntry, Turn, registry
 from core.errors import InsufficientFunds, InvalidInput, SoxaraError
 from core.identity import users
 from core.wallets import transfers
@@ -37,10 +37,10 @@ def take_recipient(turn: Turn, text: str) -> bool:
     if to is None:
         return False
     if to == turn.phone:
-        turn.say(copy.NUMBER_SELF)
+        turn.say(copy.again(copy.NUMBER_SELF))
         return False
     if to == turn.rt.settings.whatsapp_number:
-        turn.say(copy.NUMBER_SOXARA)
+        turn.say(copy.again(copy.NUMBER_SOXARA))
         return False
     turn.keep(to=to, label=users.shown(turn.uow, to))
     return True
@@ -59,6 +59,7 @@ def sent(turn: Turn, t) -> None:
                                          transfers.claim_window(turn.rt), t.id))
     else:
         turn.say(copy.send_done(t.amount, t.currency, turn.values["label"], t.id))
+    turn.say(copy.after_send(registry.menu_number(flow.name)))
 
 
 def not_sent(turn: Turn, e: SoxaraError) -> None:

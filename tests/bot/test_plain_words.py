@@ -161,3 +161,89 @@ def test_an_amount_with_its_currency_at_the_menu_starts_a_send(person, typed, wh
     a = person(A, usd=10_00, lrd=1_000_00)
     out = a.says(typed)
     assert f"Who gets {who}?" in out and "didn't get that" not in out
+
+
+@pytest.mark.parametrize("word", ["stop", "exit", "Quit", "back", "no", "NO."])
+def test_leaving_words_leave_a_question_like_cancel(person, runtime, word):
+    a = person(A, usd=10_00)
+    a.says("2")
+    out = a.says(word)
+    assert "Cancelled. Nothing was sent." in out and "1 Balance" in out
+    a.says("SEND 5 USD")                                   # at the number
+    assert "Cancelled. Nothing was sent." in a.says(word)
+    a.says("6")                                            # the PIN change
+    assert "Your PIN was not changed." in a.says(word)
+    assert "didn't get that" in a.says("abc"), "back at the menu"
+
+
+def test_no_at_a_yes_no_question_still_means_no(person, phone):
+    a = person(A, usd=10_00)
+    a.says("SEND 5 USD 0886123456")
+    assert "Cancelled. Nothing was sent." in a.says("no")
+    a.send_money("SEND 2 USD 0776543210")
+    c = phone(C)
+    c.login()                                              # ends at the offer
+    assert "Claim it any time" in c.says("no")
+
+
+def test_stop_while_logging_in_stops(phone):
+    b = phone(B)
+    b.says("HI")
+    assert "Send HI whenever you want to log in" in b.says("stop")
+
+
+@pytest.mark.parametrize("setup, wrong", [
+    (["2"], "abc"),                                        # the amount
+    (["2", "5"], "euros"),                                 # the currency
+    (["2", "5 usd"], "12"),                                # the number
+    (["SEND 5 USD 0886123456"], "maybe"),                  # the confirmation
+    (["3", "10 usd"], "9"),                                # the mobile money choice
+    (["5"], "x" * 50),                                     # the claim code
+    (["6"], "ab"),                                         # the new PIN
+])
+def test_a_question_asked_again_reminds_that_cancel_stops(person, setup, wrong):
+    a = person(A, usd=10_00)
+    for text in setup:
+        a.says(text)
+    assert "CANCEL" in a.says(wrong)
+
+
+def test_an_answer_just_after_a_step_timed_out(person, runtime):
+    from sqlalchemy import select, update
+
+    from core.messaging.conversations import Conversation
+    from core.wallets.transfers import Transfer
+
+    a = person(A, usd=10_00)
+    a.says("SEND 5 USD 0886123456")
+    with runtime.uow() as uow:
+        uow.session.execute(update(Conversation).where(Conversation.phone_number == A)
+                            .values(last_inbound_at=utcnow() - timedelta(minutes=11)))
+        uow.commit()
+    out = a.send("1")                                      # YES, too late
+    assert len(out) == 2 and "timed out" in out[0] and "1 Balance" in out[1], out
+    assert "didn't get that" not in "".join(out)
+    with runtime.uow() as uow:
+        assert uow.session.scalars(select(Transfer)).all() == []
+
+
+@pytest.mark.parametrize("word", ["thank you", "Thanks!", "ok", "👍", "👍🏾", "okay"])
+def test_thanks_and_ok_get_a_short_friendly_answer(person, word):
+    a = person(A)
+    out = a.send(word)
+    assert len(out) == 1 and "didn't get that" not in out[0] and "1 Balance" not in out[0], out
+    assert "MENU" in out[0]
+
+
+def test_after_a_send_a_balance_or_a_claim_one_line_offers_the_next_step(person, phone):
+    a = person(A, usd=10_00)
+    out = a.send("BAL")
+    assert out[-1] == "Reply 2 to send money or 3 to add money."
+    out = a.says("SEND 1 USD 0776543210") and a.says("1") and a.send(PIN)
+    assert out[-1] == "Reply BAL for your balance or 2 to send more."
+    c = phone(C)
+    c.login()
+    out = c.send("1")
+    assert "You claimed US$1.00" in out[0] and out[-1] == "Reply BAL for your balance or 2 to send it on."
+    a.says("2")
+    assert "Reply 2 to send" not in a.says("BAL"), "mid-flow the question comes back instead"
