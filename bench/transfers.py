@@ -58,7 +58,7 @@ from bench.harness import (
     run_interleaved,
 )
 
-PIN = "2468"
+PIN = "5739"
 FIRST_PHONE = 887_000_000  # +231887000000, +231887000001, …
 FUNDS = 100_000_00  # $100,000 each: a few cents a transfer never runs a wallet dry
 MAX_CENTS = 100

@@ -227,6 +227,10 @@ def new_pin(name: str, question: str, repeat: Callable[[], Step]) -> Step:
         if pin is None:
             turn.say(copy.again(copy.PIN_FORMAT))
             return
+        weak = services.pin_weakness(pin, turn.phone)
+        if weak is not None:  # said now, not after it was typed twice
+            turn.say(copy.again(copy.pin_rejected(weak)))
+            return
         turn.keep(first=turn.seal(pin))  # only sealed, and dropped with the flow
         turn.ask(repeat())
 

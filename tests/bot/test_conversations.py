@@ -358,14 +358,29 @@ def test_change_pin(phone, runtime):
     a.login()
     fund(runtime, A, 10_00)
     assert "new 4–6 digit PIN" in a.says("6")
-    a.says("5555")
-    assert "current PIN" in a.says("5555")
+    a.says("5081")
+    assert "current PIN" in a.says("5081")
     assert "Wrong PIN" in a.says("0000")
     assert "PIN is changed" in a.says(PIN)
     a.says("SEND 1 USD 0886123456")
     a.says("1")
     assert "Wrong PIN" in a.says(PIN)
-    assert "Ref tr_" in a.says("5555")
+    assert "Ref tr_" in a.says("5081")
+
+
+def test_a_pin_anyone_would_guess_is_refused_in_the_chat_with_the_reason(phone, runtime):
+    a = phone(A)
+    a.says("HI")
+    assert "Choose a 4–6 digit PIN" in a.says(a.code())
+    for weak, why in (("1234", "run"), ("0000", "same digit"), ("1212", "repeat"),
+                      ("234567", "your phone number")):
+        out = a.says(weak)
+        assert "can't be used" in out and why in out and "same PIN again" not in out, out
+    assert "same PIN again" in a.says(PIN)
+    assert "PIN is set" in a.says(PIN)
+    a.says("6")                                        # the change refuses them too
+    assert "can't be used" in a.says("2468")
+    assert "same PIN again" in a.says("5081")
 
 
 def test_a_pin_set_elsewhere_meanwhile_is_not_overwritten_by_the_chat(phone, runtime):
@@ -376,16 +391,16 @@ def test_a_pin_set_elsewhere_meanwhile_is_not_overwritten_by_the_chat(phone, run
     a = phone(A)
     a.says("HI")
     assert "Choose a 4–6 digit PIN" in a.says(a.code())
-    assert "same PIN again" in a.says("5555")
+    assert "same PIN again" in a.says("5081")
     with runtime.uow() as uow:
         pins.set_pin(uow, users.find_by_phone(uow, A).id, PIN)
         uow.commit()
-    out = a.says("5555")
+    out = a.says("5081")
     assert "already has a PIN" in out and "1 Balance" in out, out
     fund(runtime, A, 10_00)
     a.says("SEND 1 USD 0886123456")
     a.says("1")
-    assert "Wrong PIN" in a.says("5555")
+    assert "Wrong PIN" in a.says("5081")
     assert "Ref tr_" in a.says(PIN)
 
 
