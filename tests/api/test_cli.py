@@ -41,3 +41,12 @@ def test_without_scopes_a_first_key_holds_the_defaults(operator_env, capsys):
     out = run(capsys, "merchant", "create", "--name", "Kpelle Crafts", "--live")
     assert out["test_key"]["scopes"] == out["live_key"]["scopes"] == ["payments:create", "payments:read"]
     assert out["live_key"]["key"].startswith("sxm_live_")
+
+
+def test_serve_prints_its_address_as_it_starts(operator_env, capsys, monkeypatch):
+    started = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: started.append(argv))
+    assert cli.main(["serve", "--port", "5055"]) == 0
+    said = capsys.readouterr()
+    assert "http://127.0.0.1:5055 " in said.err and "http://127.0.0.1:5055/dev/whatsapp" in said.err
+    assert "127.0.0.1:5055" in started[0]
