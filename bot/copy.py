@@ -143,7 +143,8 @@ def again(text: str) -> str:
 def acknowledged(kind: str, logged_in: bool) -> str:
     """The answer to a thank-you or an OK at rest (parse.acknowledgement)."""
     first = "You're welcome!" if kind == "thanks" else "\N{THUMBS UP SIGN}"
-    return f"{first} {'Reply MENU whenever you need anything.' if logged_in else 'Send HI whenever you want to log in.'}"
+    then = "Reply MENU whenever you need anything." if logged_in else "Send HI whenever you want to log in."
+    return f"{first} {then}"
 
 
 def after_balance(send_number: int, add_number: int) -> str:
