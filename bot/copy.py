@@ -141,8 +141,8 @@ def again(text: str) -> str:
 
 
 def acknowledged(kind: str, logged_in: bool) -> str:
-    """The answer to a thank-you or an OK at rest (parse.acknowledgement)."""
-    first = "You're welcome!" if kind == "thanks" else "\N{THUMBS UP SIGN}"
+    """The answer at rest to a thank-you, an OK (parse.acknowledgement) or a no."""
+    first = {"thanks": "You're welcome!", "no": "OK."}.get(kind, "\N{THUMBS UP SIGN}")
     then = "Reply MENU whenever you need anything." if logged_in else "Send HI whenever you want to log in."
     return f"{first} {then}"
 

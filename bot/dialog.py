@@ -175,7 +175,7 @@ def respond(turn: Turn, msg: Inbound) -> None:
         on_keyword(turn, kw)
         return
 
-    ack = parse.acknowledgement(text) or ("ok" if parse.is_no(text) else None)
+    ack = parse.acknowledgement(text) or ("no" if parse.is_no(text) else None)
     if ack and turn.state in (MENU, LOGGED_OUT) and turn.convo.user_id:
         turn.say(copy.acknowledged(ack, logged_in=bool(turn.user_id)))
         return

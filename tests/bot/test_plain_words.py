@@ -227,7 +227,7 @@ def test_an_answer_just_after_a_step_timed_out(person, runtime):
         assert uow.session.scalars(select(Transfer)).all() == []
 
 
-@pytest.mark.parametrize("word", ["thank you", "Thanks!", "ok", "👍", "👍🏾", "okay"])
+@pytest.mark.parametrize("word", ["thank you", "Thanks!", "ok", "👍", "👍🏾", "okay", "no"])
 def test_thanks_and_ok_get_a_short_friendly_answer(person, word):
     a = person(A)
     out = a.send(word)
