@@ -145,8 +145,8 @@ def respond(turn: Turn, msg: Inbound) -> None:
     text = parse.clean(msg.text)
     idle = conversations.idle_for(turn.convo, turn.now)
 
-    # A login that lapsed is said so once; the message is then read as from a logged-out phone.
     timed_out = False
+    # A login that lapsed is said so once; the message is then read as from a logged-out phone.
     if turn.convo.user_id and not turn.user_id and turn.convo.session_expires_at \
             and turn.state not in (NEW, LOGGED_OUT, login.code_step.name):
         turn.say(copy.logged_out_idle(int(SESSION_IDLE.total_seconds() // 60)))
