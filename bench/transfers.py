@@ -58,7 +58,7 @@ from bench.harness import (
     run_interleaved,
 )
 
-PIN = "2468"
+PIN = "5739"
 FIRST_PHONE = 887_000_000  # +231887000000, +231887000001, …
 FUNDS = 100_000_00  # $100,000 each: a few cents a transfer never runs a wallet dry
 MAX_CENTS = 100
@@ -292,7 +292,7 @@ class _ReplicaClient(_RawClient):
                            session_id=src.session_id, now=now))
         scope, key = "usr:" + src.user_id, uuid.uuid4().hex
         self._run(cur, sql("claim", now=now, lock=random.getrandbits(63), scope=scope, key=key))
-        src_wallet, balance, _, _, dst_wallet = self._run(cur, sql(
+        src_wallet, balance, _, _, _, dst_wallet = self._run(cur, sql(
             "parties", sender_type="user", sender_id=src.user_id, currency="USD", livemode=False,
             to_phone=dst.phone))[0]
         if balance < amount:

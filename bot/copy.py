@@ -1,8 +1,9 @@
 """Everything the bot says, in one place.
 
-Short lines for small screens. Amounts read `$12.50` and `LRD 1,000.00` (core.amounts);
-a confirmation spells the currency out, because in Liberia "$" can mean either dollar.
-Every message about money ends with the id (`Ref tr_…`) a support agent looks up.
+Short lines for small screens. Every amount names its currency the Liberian way,
+`US$12.50` and `L$1,000.00` (core.amounts.format_amount): in Liberia "$" alone can mean
+either dollar. The receipt of an action ends with the id (`Ref tr_…`) a support agent
+looks up; ordinary answers (balances, history) show no ids.
 """
 
 from __future__ import annotations
@@ -15,12 +16,6 @@ METHODS = {"mtn_momo": "MTN MoMo", "orange_money": "Orange Money"}
 
 def money(amount: int, currency: str) -> str:
     return format_amount(amount, currency)
-
-
-def money_spelled(amount: int, currency: str) -> str:
-    """`$12.50 (USD)` or `LRD 1,000.00`: unambiguous where a person approves a payment."""
-    text = format_amount(amount, currency)
-    return f"{text} (USD)" if currency == "USD" else text
 
 
 def greeting_name(profile_name: str | None) -> str:
@@ -40,8 +35,8 @@ def welcome_back(name: str | None) -> str:
     return f"Welcome back{greeting_name(name)}."
 
 
-def money_waiting(amount: int, currency: str, sender: str, transfer_id: str) -> str:
-    return f"{sender} sent you {money(amount, currency)}. Log in to claim it.\nRef {transfer_id}"
+def money_waiting(amount: int, currency: str, sender: str) -> str:
+    return f"{sender} sent you {money(amount, currency)}. Log in to claim it."
 
 
 CODE_SENT = "To log in, reply with the 6-digit code we just sent you."
@@ -138,6 +133,30 @@ def menu(labels: list[str]) -> str:
 
 
 DIDNT_GET = "Sorry, I didn't get that."
+
+
+def again(text: str) -> str:
+    """A question asked again after an answer it could not take: say how to get out."""
+    return f"{text}\nOr reply CANCEL to stop."
+
+
+def acknowledged(kind: str, logged_in: bool) -> str:
+    """The answer at rest to a thank-you, an OK (parse.acknowledgement) or a no."""
+    first = {"thanks": "You're welcome!", "no": "OK."}.get(kind, "\N{THUMBS UP SIGN}")
+    then = "Reply MENU whenever you need anything." if logged_in else "Send HI whenever you want to log in."
+    return f"{first} {then}"
+
+
+def after_balance(send_number: int, add_number: int) -> str:
+    return f"Reply {send_number} to send money or {add_number} to add money."
+
+
+def after_send(send_number: int) -> str:
+    return f"Reply BAL for your balance or {send_number} to send more."
+
+
+def after_claim(send_number: int) -> str:
+    return f"Reply BAL for your balance or {send_number} to send it on."
 MEDIA_ONLY = "I can only read text messages."
 TIMED_OUT = "That step timed out after 10 minutes, so we started over. Nothing was moved."
 NOTHING_TO_CANCEL = "Nothing to cancel."
@@ -153,37 +172,40 @@ HELP = ("Soxara help\n"
         "For support, quote the Ref (tr_…, dep_…) of the payment.")
 
 
-def balance(wallets: list[tuple[int, str, str]]) -> str:
-    lines = [f"{money(amount, cur)}  ({wallet_id})" for amount, cur, wallet_id in wallets]
-    return "Your balance:\n" + "\n".join(lines)
+def balance(amounts: list[tuple[int, str]]) -> str:
+    """The person's money, a line a currency: no ids (those are for receipts)."""
+    return "Your balance:\n" + "\n".join(money(amount, cur) for amount, cur in amounts)
 
 
-def history(rows: list[tuple[str, int, str, str, str]]) -> str:
-    """rows: (date, signed amount, currency, what, object id), newest first."""
+def history(rows: list[tuple[str, int, str, str]]) -> str:
+    """rows: (date, signed amount, currency, what happened: HISTORY_WHAT), newest first."""
     if not rows:
         return "No transactions yet."
     out = ["Recent transactions:"]
-    for day, amount, cur, what, obj_id in rows:
+    for day, amount, cur, what in rows:
         sign = "+" if amount > 0 else "-"
-        out.append(f"{day} {sign}{money(abs(amount), cur)} {what}\n  Ref {obj_id}")
+        out.append(f"{day}  {sign}{money(abs(amount), cur)}  {what}")
     return "\n".join(out)
 
 
-HISTORY_KINDS = {
-    "transfer": "sent",
-    "transfer_hold": "sent (waiting for claim)",
-    "claim": "received",
-    "claim_return": "returned, not claimed",
-    "deposit": "added",
-    "adjustment": "adjustment",
-    "sandbox_funding": "test funds",
+# A history line's "what": who the money went to or came from, and the transfer's status
+# as it is now (a claimed transfer no longer waits).
+HISTORY_WHAT = {
+    "sent": "sent to {who}",
+    "sent_pending_claim": "sent to {who}, waiting for their claim",
+    "sent_claimed": "sent to {who}, claimed",
+    "sent_expired": "sent to {who}, not claimed",
+    "returned": "back from {who}, not claimed",
+    "received": "received from {who}",
+    "claimed": "claimed, from {who}",
+    "added": "added from {method}",
+    "adjustment": "adjustment by Soxara",
+    "sandbox_funding": "test money",
 }
 
 
-def history_kind(kind: str, amount: int) -> str:
-    if kind == "transfer" and amount > 0:
-        return "received"
-    return HISTORY_KINDS.get(kind, kind.replace("_", " "))
+def history_what(what: str, who: str = "", method: str = "") -> str:
+    return HISTORY_WHAT.get(what, what.replace("_", " ")).format(who=who, method=METHODS.get(method, method))
 
 
 # --- amounts, currencies, numbers --------------------------------------------------------
@@ -192,7 +214,7 @@ AMOUNT_FORMAT = "Type an amount like 12.50 (a dot for cents)."
 AMOUNT_DECIMALS = "Amounts have at most two decimals, like 12.50."
 AMOUNT_NOT_POSITIVE = "The amount must be more than zero."
 AMOUNT_TOO_LARGE = "That amount is too large."
-CURRENCY_PROMPT = "Which currency?\n1 USD\n2 LRD"
+CURRENCY_PROMPT = "US dollars or Liberian dollars?\n1 US$ (USD)\n2 L$ (LRD)"
 
 
 def currency_unsupported(word: str) -> str:
@@ -215,21 +237,22 @@ def send_recipient(amount: int, currency: str) -> str:
 
 
 def send_confirm(amount: int, currency: str, recipient: str) -> str:
-    return f"Send {money_spelled(amount, currency)} to {recipient}?\n1 YES\n2 NO"
+    return f"Send {money(amount, currency)} to {recipient}?\n1 YES\n2 NO"
 
 
 def send_pin(amount: int, currency: str, recipient: str) -> str:
-    return f"Type your PIN to send {money_spelled(amount, currency)} to {recipient}. (CANCEL to stop)"
+    return f"Type your PIN to send {money(amount, currency)} to {recipient}. (CANCEL to stop)"
 
 
 def send_done(amount: int, currency: str, recipient: str, transfer_id: str) -> str:
     return f"Sent {money(amount, currency)} to {recipient}.\nRef {transfer_id}"
 
 
-def send_pending_claim(amount: int, currency: str, recipient: str, days: int, transfer_id: str) -> str:
+def send_pending_claim(amount: int, currency: str, recipient: str, window: str, transfer_id: str) -> str:
+    """`window`: the claim window as people say it ("7 days"; core.wallets.transfers.claim_window)."""
     return (f"{recipient} isn't on Soxara yet. We sent them a link to claim "
             f"{money(amount, currency)}.\n"
-            f"If it isn't claimed within {days} day{'s' if days != 1 else ''}, it comes back to you.\n"
+            f"If it isn't claimed within {window}, it comes back to you.\n"
             f"Ref {transfer_id}")
 
 
@@ -258,12 +281,12 @@ def add_phone(method: str, own_phone: str) -> str:
 
 
 def add_confirm(amount: int, currency: str, method: str, phone: str) -> str:
-    return (f"Add {money_spelled(amount, currency)} from {METHODS[method]} {phone}?\n"
+    return (f"Add {money(amount, currency)} from {METHODS[method]} {phone}?\n"
             "1 YES\n2 NO")
 
 
 def add_pin(amount: int, currency: str, method: str, phone: str) -> str:
-    return (f"Type your PIN to request {money_spelled(amount, currency)} from "
+    return (f"Type your PIN to request {money(amount, currency)} from "
             f"{METHODS[method]} {phone}. (CANCEL to stop)")
 
 
@@ -285,11 +308,11 @@ CLAIM_ALREADY = "That money was already claimed."
 CLAIM_EXPIRED = "That claim has expired; the money went back to the sender."
 
 
-def claim_offer(items: list[tuple[int, str, str, str]]) -> str:
-    """items: (amount, currency, sender, transfer id) waiting for this number."""
+def claim_offer(items: list[tuple[int, str, str]]) -> str:
+    """items: (amount, currency, sender) waiting for this number."""
     lines = ["Money is waiting for you:"]
-    for amount, cur, sender, tid in items:
-        lines.append(f"{money(amount, cur)} from {sender}\n  Ref {tid}")
+    for amount, cur, sender in items:
+        lines.append(f"{money(amount, cur)} from {sender}")
     lines.append(("1 Claim it now" if len(items) == 1 else "1 Claim all now") + "\n2 Later")
     return "\n".join(lines)
 

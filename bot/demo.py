@@ -50,7 +50,7 @@ def seed(rt: Runtime) -> dict[str, Any]:
                 "webhook": f"{base}/whatsapp/webhook",
                 "whatsapp_number": rt.settings.whatsapp_number,
                 "try": ["HI", "BAL", "SEND 5 USD 0886100002", "4"],
-                "note": "Open the page, enter one of the phone numbers above and say HI. "
-                        "Your login code arrives in the chat.",
+                "note": "Open the page: it opens on the first phone above (type the other to "
+                        "switch) and say HI. Your login code arrives in the chat.",
             },
         }

@@ -1,6 +1,9 @@
 """Sandbox only: a chat page that plays a phone against the real webhook, and the outbox.
 
-- `GET /dev/whatsapp`: the page (plain HTML and JavaScript, no build step).
+- `GET /dev/whatsapp`: the page (plain HTML and JavaScript, no build step), opened on the
+  first demo phone of `soxara demo`.
+- `GET /dev/whatsapp/phone?number=0886100077`: the number a person typed, read as the bot
+  reads it (core.phones' local rule), so the page's phone box takes every form the chat does.
 - `POST /dev/whatsapp/sign`: the form Twilio would send for a message from a phone, with
   the `X-Twilio-Signature` Twilio would compute (with SOXARA_TWILIO_AUTH_TOKEN, over
   SOXARA_PUBLIC_URL). The page then posts that form to `/whatsapp/webhook` itself, so
@@ -19,13 +22,14 @@ from importlib import resources
 from flask import Blueprint, Response, current_app, request
 
 from bot import replies
+from bot.demo import DEMO_USERS
 from bot.webhook import WEBHOOK_PATH, public_url_for
 from core import jsonbounds
 from core.db import utcnow
 from core.errors import InvalidInput
 from core.events.events import iso
 from core.messaging import outbox
-from core.phones import normalise_e164, normalise_local
+from core.phones import local_form, normalise_e164, normalise_local
 
 dev = Blueprint("dev", __name__)
 
@@ -71,8 +75,18 @@ def _invalid(e: InvalidInput) -> Response:
 
 @dev.get("/dev/whatsapp")
 def chat_page():
+    demo_phone = DEMO_USERS[0][0]
     html = resources.files("bot").joinpath("dev_whatsapp.html").read_text(encoding="utf-8")
+    html = html.replace("{{DEMO_PHONE}}", demo_phone).replace("{{DEMO_PHONE_LOCAL}}", local_form(demo_phone))
     return Response(html, mimetype="text/html")
+
+
+@dev.get("/dev/whatsapp/phone")
+def read_phone():
+    try:
+        return replies.ok({"phone": _phone(request.args.get("number"))})
+    except InvalidInput as e:
+        return _invalid(e)
 
 
 @dev.post("/dev/whatsapp/sign")

@@ -33,7 +33,7 @@ log = logging.getLogger("soxara.bot")
 # A half-finished flow (a send waiting for its PIN…) is dropped after this long.
 FLOW_IDLE = timedelta(minutes=10)
 # Keywords stay readable in the transcript even when a secret was expected.
-KEYWORDS_IN_CLEAR = frozenset(parse.KEYWORD_WORDS | parse.NEW_CODE_WORDS)
+KEYWORDS_IN_CLEAR = frozenset(parse.KEYWORD_WORDS | parse.NEW_CODE_WORDS | parse.NO_WORDS)
 
 __all__ = ["FLOW_IDLE", "SESSION_IDLE", "Inbound", "judge_login_code", "receive", "recover", "respond",
            "start_flow"]
@@ -145,6 +145,7 @@ def respond(turn: Turn, msg: Inbound) -> None:
     text = parse.clean(msg.text)
     idle = conversations.idle_for(turn.convo, turn.now)
 
+    timed_out = False
     # A login that lapsed is said so once; the message is then read as from a logged-out phone.
     if turn.convo.user_id and not turn.user_id and turn.convo.session_expires_at \
             and turn.state not in (NEW, LOGGED_OUT, login.code_step.name):
@@ -153,6 +154,7 @@ def respond(turn: Turn, msg: Inbound) -> None:
     elif turn.state not in RESTING and idle is not None and idle > FLOW_IDLE:
         turn.say(copy.TIMED_OUT)
         turn.go(turn.rest_state())
+        timed_out = True
 
     if msg.num_media and not text:
         turn.say(copy.MEDIA_ONLY)
@@ -160,8 +162,22 @@ def respond(turn: Turn, msg: Inbound) -> None:
         return
 
     kw = parse.keyword(text)
+    step = registry.step(turn.state)
+    if kw is None and step is not None and not step.yes_no and parse.is_no(text):
+        kw = "CANCEL"  # "no" to a question that is not yes/no: the person wants out
+    if timed_out and turn.user_id and kw not in ("BAL", "HELP", "LOGOUT") \
+            and registry.command_in(text) is None:
+        # Most likely the answer to the step that just timed out ("1" for YES): reading it
+        # at the menu would choose something else. Only the menu, once.
+        turn.say(turn.menu())
+        return
     if kw:
         on_keyword(turn, kw)
+        return
+
+    ack = parse.acknowledgement(text) or ("no" if parse.is_no(text) else None)
+    if ack and turn.state in (MENU, LOGGED_OUT) and turn.convo.user_id:
+        turn.say(copy.acknowledged(ack, logged_in=bool(turn.user_id)))
         return
 
     if not turn.user_id:
@@ -171,7 +187,6 @@ def respond(turn: Turn, msg: Inbound) -> None:
             login.start(turn, resume=text)
         return
 
-    step = registry.step(turn.state)
     if not (step and step.secret and parse.pin(text)):
         found = registry.command_in(text)
         if found is not None:
@@ -190,10 +205,15 @@ def respond(turn: Turn, msg: Inbound) -> None:
 
 def on_menu(turn: Turn, text: str) -> None:
     flow = registry.menu_choice(text)
-    if flow is None:
-        turn.say(copy.DIDNT_GET + "\n\n" + turn.menu())
-    else:
+    if flow is not None:
         flow.start(turn)
+        return
+    understood = registry.understood_at_menu(text)
+    if understood is not None:
+        flow, values = understood
+        flow.start(turn, **values)
+        return
+    turn.say(copy.DIDNT_GET + "\n\n" + turn.menu())
 
 
 def on_keyword(turn: Turn, kw: str) -> None:

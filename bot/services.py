@@ -77,6 +77,11 @@ class PinCheck:
         return self.locked_for is not None
 
 
+def pin_weakness(pin: str, phone: str) -> str | None:
+    """Why anyone would guess this PIN (core's one rule), said as soon as it is typed."""
+    return pins.weakness(pin, phone)
+
+
 def has_pin(uow, user_id: str) -> bool:
     return pins.has_pin(uow, user_id)
 

@@ -1,6 +1,6 @@
 """Amounts of money: the one list of currencies, the largest amount, the check every
 amount passes wherever it arrives (the API, the chat, a core service), and how amounts
-read to people (`$12.50`, `LRD 1,000.00`). Integer minor units, never floats.
+read to people (`US$12.50`, `L$1,000.00`). Integer minor units, never floats.
 """
 
 from __future__ import annotations
@@ -38,11 +38,17 @@ def check_currency(currency, field: str = "currency") -> str:
     return currency
 
 
+# How each currency is written where people read it, the Liberian way: "$" alone could be
+# either dollar there.
+SYMBOLS = {"USD": "US$", "LRD": "L$"}
+
+
 def format_amount(minor: int, currency: str) -> str:
+    """An amount as a person reads it in the chat: `US$12.50`, `L$1,000.00`, `-US$0.05`.
+    Every message to a person (the bot's replies, core's notices) writes amounts with this."""
     sign = "-" if minor < 0 else ""
     units, cents = divmod(abs(minor), 100)
-    text = f"{units:,}.{cents:02d}"
-    return f"{sign}${text}" if currency == "USD" else f"{sign}{currency} {text}"
+    return f"{sign}{SYMBOLS.get(currency, currency + ' ')}{units:,}.{cents:02d}"
 
 
 _PLAIN = re.compile(r"^(\d+(\.\d*)?|\.\d+)$")

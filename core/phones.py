@@ -50,5 +50,11 @@ def normalise_local(text: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(_parse(cleaned, region), phonenumbers.PhoneNumberFormat.E164)
 
 
+def local_form(e164: str) -> str:
+    """How a person writes a number of their own country: `+231886100001` -> `0886100001`."""
+    num = phonenumbers.parse(e164, None)
+    return "0" + phonenumbers.national_significant_number(num)
+
+
 def country_code(e164: str) -> str:
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or "ZZ"

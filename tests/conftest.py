@@ -372,7 +372,7 @@ def user_token(client, runtime, phone: str = TEST_PHONE) -> str:
     return login(client, runtime, phone)["access_token"]
 
 
-def signed_in(rt, user_id: str, pin: str = "2468") -> tuple[str, str]:
+def signed_in(rt, user_id: str, pin: str = "5739") -> tuple[str, str]:
     """(access token, step-up token) for a user, made through core: a PIN, a session and
     a step-up, as the API's login and step-up would leave them."""
     from core.identity import pins, sessions

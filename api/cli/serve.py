@@ -25,6 +25,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--access-logfile", "-", "--graceful-timeout", "5",
             # the access line of a request carries its trace id too
             "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms trace=%({x-trace-id}o)s']
+    address = f"http://{args.host}:{args.port}"
+    print(f"Soxara at {address} " + (f"(sandbox chat: {address}/dev/whatsapp)" if settings.sandbox else ""),
+          file=sys.stderr, flush=True)  # flushed: execv replaces this process
     os.execv(sys.executable, argv)
     return 0
 

@@ -80,6 +80,9 @@ def refresh(ctx, body):
 def set_pin(ctx, body):
     """Set your PIN (4–6 digits), or change it by also sending `current_pin`.
 
+    A PIN anyone would guess (1234, 0000, 2468, 1212, the end of your own number) is 422
+    `VALIDATION_ERROR` with `details.field` `pin`, the message saying why.
+
     A wrong `current_pin` is 422 `INVALID_PIN`; three wrong PINs in a row lock it for
     15 minutes (each next lockout without a right PIN between twice as long, up to a day):
     429 `PIN_LOCKED` with `Retry-After`.

@@ -25,7 +25,7 @@ def advance(turn: Turn) -> None:
 def on_method(turn: Turn, text: str) -> None:
     chosen = METHOD_WORDS.get(text.strip().upper())
     if chosen is None:
-        turn.say(copy.METHOD_PROMPT)
+        turn.say(copy.again(copy.METHOD_PROMPT))
         return
     turn.keep(method=chosen)
     advance(turn)

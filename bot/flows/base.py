@@ -58,6 +58,7 @@ class Step:
     prompt: Callable[[Turn], str]
     secret: bool = False  # the answer is a PIN or a code: the transcript keeps "••••"
     number: bool = False  # a bare number is an ordinary answer here (amount, phone, code)
+    yes_no: bool = False  # a yes/no question: NO answers it (elsewhere NO leaves, like CANCEL)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class Flow:
     cancel: str | Callable[[Turn], str] | None = None
     command: Command | None = None
     begin: Callable[..., None] | None = None
+    # Free text at the menu this flow takes, read into the values it starts with (an amount
+    # with its currency, `5 usd`, starts a send of it); None: not for this flow.
+    at_menu: Callable[[str], dict | None] | None = None
 
     def add(self, step: Step) -> Step:
         self.steps.append(step)
@@ -163,6 +167,15 @@ class Registry:
         for number, f in enumerate(self.menu(), start=1):
             if t == str(number) or (f.menu and t in f.menu.words):
                 return f
+        return None
+
+    def understood_at_menu(self, text: str) -> tuple[Flow, dict] | None:
+        """The flow that takes this free text at the menu (`Flow.at_menu`), with the values
+        it read."""
+        for f in self.flows.values():
+            values = f.at_menu(text) if f.at_menu is not None else None
+            if values is not None:
+                return f, values
         return None
 
 

@@ -33,7 +33,7 @@ def offer(turn: Turn) -> bool:
     if not waiting:
         return False
     turn.go(offer_step, offer=[t.id for t in waiting])
-    turn.say(copy.claim_offer([(t.amount, t.currency, transfers.sender_label(turn.uow, t), t.id)
+    turn.say(copy.claim_offer([(t.amount, t.currency, transfers.sender_label(turn.uow, t))
                                for t in waiting]))
     return True
 
@@ -41,18 +41,24 @@ def offer(turn: Turn) -> bool:
 def on_offer(turn: Turn, text: str) -> None:
     answer = parse.yes_no(text)
     if answer is None:
-        turn.say(copy.YES_NO)
+        turn.say(copy.again(copy.YES_NO))
         return
     offered = turn.values.get("offer") or []
     turn.home()
     if not answer:
         turn.say(later())
         return
-    for transfer_id in offered:
-        # Each on its own: one that expired meanwhile does not stop the others.
-        claim_with(turn, functools.partial(
-            claims.claim_for_recipient, turn.uow, turn.rt, user_id=turn.logged_in_user_id,
-            livemode=turn.livemode, transfer_id=transfer_id))
+    # Each on its own: one that expired meanwhile does not stop the others.
+    outcomes = [claim_with(turn, functools.partial(
+        claims.claim_for_recipient, turn.uow, turn.rt, user_id=turn.logged_in_user_id,
+        livemode=turn.livemode, transfer_id=transfer_id)) for transfer_id in offered]
+    if "claimed" in outcomes:
+        offer_next_step(turn)
+
+
+def offer_next_step(turn: Turn) -> None:
+    """After money came in: one line with what people most often do next."""
+    turn.say(copy.after_claim(registry.menu_number("send")))
 
 
 def claim(turn: Turn, code: str | None) -> None:
@@ -68,6 +74,8 @@ def claim(turn: Turn, code: str | None) -> None:
         turn.go(code_step)
     else:
         turn.home()
+    if outcome == "claimed":
+        offer_next_step(turn)
 
 
 def claim_with(turn: Turn, claiming: Callable[[], object]) -> str:
@@ -94,7 +102,7 @@ def claim_with(turn: Turn, claiming: Callable[[], object]) -> str:
 def on_code(turn: Turn, text: str) -> None:
     code = text.strip().split()[-1] if text.strip() else ""
     if not code or len(code) > 40:
-        turn.say(copy.CLAIM_ASK)
+        turn.say(copy.again(copy.CLAIM_ASK))
         return
     claim(turn, code)
 
@@ -109,7 +117,7 @@ def read_command(text: str) -> tuple[str | None] | None:
     return (code,) if is_claim else None
 
 
-offer_step = flow.add(Step("claim_offer", on_offer, lambda turn: copy.YES_NO))
+offer_step = flow.add(Step("claim_offer", on_offer, lambda turn: copy.YES_NO, yes_no=True))
 # A claim code is kept masked in the transcript, as one typed after CLAIM is.
 code_step = flow.add(Step("claim_code", on_code, lambda turn: copy.CLAIM_ASK, secret=True, number=True))
 flow.begin = begin

@@ -48,7 +48,7 @@ def start(turn: Turn, resume: str | None = None) -> None:
         turn.say(copy.welcome_new(turn.profile_name or user.profile_name))
         waiting = claims.pending_claims_for(turn.uow, turn.phone, turn.livemode)
         for t in waiting[:3]:
-            turn.say(copy.money_waiting(t.amount, t.currency, transfers.sender_label(turn.uow, t), t.id))
+            turn.say(copy.money_waiting(t.amount, t.currency, transfers.sender_label(turn.uow, t)))
     else:
         turn.say(copy.welcome_back(turn.profile_name or user.profile_name))
     turn.go(code_step, resume=keep)
@@ -73,7 +73,7 @@ def on_code(turn: Turn, text: str) -> None:
         send_code(turn, copy.CODE_RESENT)
         return
     if parse.otp(text) is None:
-        turn.say(copy.CODE_PROMPT)
+        turn.say(copy.again(copy.CODE_PROMPT))
         return
     verdict = turn.code_verdict
     if verdict is None:

@@ -14,7 +14,7 @@ flow = Flow("pin", menu=MenuEntry(6, copy.MENU_PIN, frozenset({"PIN", "CHANGE PI
 def on_current(turn: Turn, text: str) -> None:
     current = parse.pin(text)
     if current is None:
-        turn.say(copy.PIN_FORMAT)
+        turn.say(copy.again(copy.PIN_FORMAT))
         return
     new = turn.unseal(turn.values.get("first"))
     if new is None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from bot import copy, parse
 from bot.flows import steps
-from bot.flows.base import Command, Flow, MenuEntry, Turn
-from core import names
-from core.errors import InsufficientFunds, SoxaraError
+from bot.flows.base import Command, Flow, MenuEntry, Turn, registry
+from core.errors import InsufficientFunds, InvalidInput, SoxaraError
 from core.identity import users
 from core.wallets import transfers
 
@@ -38,21 +37,13 @@ def take_recipient(turn: Turn, text: str) -> bool:
     if to is None:
         return False
     if to == turn.phone:
-        turn.say(copy.NUMBER_SELF)
+        turn.say(copy.again(copy.NUMBER_SELF))
         return False
     if to == turn.rt.settings.whatsapp_number:
-        turn.say(copy.NUMBER_SOXARA)
+        turn.say(copy.again(copy.NUMBER_SOXARA))
         return False
-    turn.keep(to=to, label=phone_label(turn, to))
+    turn.keep(to=to, label=users.shown(turn.uow, to))
     return True
-
-
-def phone_label(turn: Turn, phone: str) -> str:
-    """How a counterparty reads in a confirmation: the number, and their name if known."""
-    u = users.find_by_phone(turn.uow, phone)
-    # Cleaned again: rows stored before names were cleaned may hold anything.
-    name = names.fit_to_show(u.profile_name, 30) if u else None
-    return f"{phone} ({name})" if name else phone
 
 
 def send_it(turn: Turn):
@@ -64,10 +55,11 @@ def send_it(turn: Turn):
 
 def sent(turn: Turn, t) -> None:
     if t.status == "pending_claim":
-        days = max(1, turn.rt.settings.claim_window_hours // 24)
-        turn.say(copy.send_pending_claim(t.amount, t.currency, turn.values["label"], days, t.id))
+        turn.say(copy.send_pending_claim(t.amount, t.currency, turn.values["label"],
+                                         transfers.claim_window(turn.rt), t.id))
     else:
         turn.say(copy.send_done(t.amount, t.currency, turn.values["label"], t.id))
+    turn.say(copy.after_send(registry.menu_number(flow.name)))
 
 
 def not_sent(turn: Turn, e: SoxaraError) -> None:
@@ -126,5 +118,18 @@ def from_shortcut(turn: Turn, shortcut: parse.SendShortcut) -> None:
     advance(turn)
 
 
+def at_menu(text: str) -> dict | None:
+    """An amount with a word for money typed at the menu (`5 usd`, `L$500`, `5 dollars`):
+    a send of it, the currency asked for if it was only "dollars"."""
+    if not parse.names_currency(text):
+        return None
+    try:
+        reading = parse.amount_and_currency(text)
+    except InvalidInput:
+        return None
+    return {"amount": reading.amount, "currency": reading.currency}
+
+
 flow.begin = begin
 flow.command = Command(read=parse.send_shortcut, run=from_shortcut)
+flow.at_menu = at_menu

@@ -44,13 +44,13 @@ def read_amount(turn: Turn, text: str) -> parse.AmountReading | None:
         return parse.amount_and_currency(text)
     except InvalidInput as e:
         if e.code == "AMOUNT_TOO_SMALL":
-            turn.say(copy.AMOUNT_NOT_POSITIVE)
+            turn.say(copy.again(copy.AMOUNT_NOT_POSITIVE))
         elif e.code == "AMOUNT_TOO_LARGE":
-            turn.say(copy.AMOUNT_TOO_LARGE)
+            turn.say(copy.again(copy.AMOUNT_TOO_LARGE))
         elif parse.too_many_decimals(text):
-            turn.say(copy.AMOUNT_DECIMALS)
+            turn.say(copy.again(copy.AMOUNT_DECIMALS))
         else:
-            turn.say(copy.AMOUNT_FORMAT)
+            turn.say(copy.again(copy.AMOUNT_FORMAT))
         return None
 
 
@@ -71,7 +71,7 @@ def currency(name: str, then: Then) -> Step:
     def handle(turn: Turn, text: str) -> None:
         cur = parse.currency(text)
         if cur is None:
-            turn.say(copy.CURRENCY_PROMPT)
+            turn.say(copy.again(copy.CURRENCY_PROMPT))
             return
         turn.keep(currency=cur)
         then(turn)
@@ -85,9 +85,9 @@ def read_phone(turn: Turn, text: str, foreign: str) -> str | None:
     try:
         return parse.liberian_phone(text)
     except parse.NotLiberian:
-        turn.say(foreign)
+        turn.say(copy.again(foreign))
     except InvalidInput:
-        turn.say(copy.NUMBER_BAD)
+        turn.say(copy.again(copy.NUMBER_BAD))
     return None
 
 
@@ -115,7 +115,7 @@ def confirm(name: str, question: Callable[[Turn], str], pin: Step, cancelled: st
     def handle(turn: Turn, text: str) -> None:
         answer = parse.yes_no(text)
         if answer is None:
-            turn.say(copy.YES_NO + "\n\n" + question(turn))
+            turn.say(copy.again(copy.YES_NO + "\n\n" + question(turn)))
         elif answer:
             turn.ask(pin)
         else:
@@ -123,7 +123,7 @@ def confirm(name: str, question: Callable[[Turn], str], pin: Step, cancelled: st
             turn.say(cancelled)
             turn.say(turn.menu())  # as after CANCEL: a next step, not a dead end
 
-    return Step(name, handle, question)
+    return Step(name, handle, question, yes_no=True)
 
 
 def pin_accepted(turn: Turn, text: str) -> bool:
@@ -225,7 +225,11 @@ def new_pin(name: str, question: str, repeat: Callable[[], Step]) -> Step:
     def handle(turn: Turn, text: str) -> None:
         pin = parse.pin(text)
         if pin is None:
-            turn.say(copy.PIN_FORMAT)
+            turn.say(copy.again(copy.PIN_FORMAT))
+            return
+        weak = services.pin_weakness(pin, turn.phone)
+        if weak is not None:  # said now, not after it was typed twice
+            turn.say(copy.again(copy.pin_rejected(weak)))
             return
         turn.keep(first=turn.seal(pin))  # only sealed, and dropped with the flow
         turn.ask(repeat())
@@ -240,7 +244,7 @@ def repeat_pin(name: str, choose: Callable[[], Step], then: Callable[[Turn, str]
     def handle(turn: Turn, text: str) -> None:
         pin = parse.pin(text)
         if pin is None:
-            turn.say(copy.PIN_FORMAT)
+            turn.say(copy.again(copy.PIN_FORMAT))
             return
         if pin != turn.unseal(turn.values.get("first")):
             turn.go(choose(), **{key: turn.values.get(key) for key in carry})

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from core.crypto import keyed_hash, slow_hash, slow_verify
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.errors import Forbidden, InvalidInput, InvalidState, RateLimited, Refused
+from core.identity import users
 from core.ids import new_id
 
 PIN_FORMAT = re.compile(r"\A[0-9]{4,6}\Z")  # \Z: "$" would let a final newline through
@@ -88,6 +89,35 @@ class StepUpToken(Base):
 def check_format(pin, field: str = "pin") -> str:
     if not isinstance(pin, str) or not PIN_FORMAT.match(pin):
         raise InvalidInput(f"{field} must be 4 to 6 digits", field=field)
+    return pin
+
+
+def weakness(pin: str, phone_e164: str | None = None) -> str | None:
+    """Why anyone would guess this PIN, in words for the person choosing it; None when
+    nothing gives it away. The one rule for every way a PIN is chosen (the chat, POST
+    /v1/auth/pin): the end of the person's own number (first: the most personal reason),
+    one digit over and over (0000), digits that run up or down in even steps (1234,
+    987654, 2468, 7890: also across 9 and 0), or a pair or three digits repeated (1212,
+    121212, 123123). Lockouts limit guesses; this keeps the first few from being enough."""
+    if phone_e164 and phone_e164.endswith(pin):
+        return "it is the end of your phone number"
+    digits = [int(c) for c in pin]
+    steps = {b - a for a, b in zip(digits, digits[1:], strict=False)}
+    if steps == {0}:
+        return "it is the same digit over and over"
+    if len(steps) == 1 or {step % 10 for step in steps} in ({1}, {9}):
+        return "its digits run up or down, like 1234 or 2468"
+    for size in (2, 3):
+        if len(pin) % size == 0 and pin == pin[:size] * (len(pin) // size):
+            return "it repeats the same digits, like 1212"
+    return None
+
+
+def check_strength(pin: str, phone_e164: str | None) -> str:
+    """`pin` if nobody would guess it (`weakness`); else InvalidInput (field "pin") saying why."""
+    reason = weakness(pin, phone_e164)
+    if reason is not None:
+        raise InvalidInput(f"that PIN is too easy to guess: {reason}", field="pin")
     return pin
 
 
@@ -167,7 +197,8 @@ def _current_pin_required() -> InvalidInput:
 
 def set_pin(uow: UnitOfWork, user_id: str, pin: str, current_pin: str | None = None, *,
             rt=None, now: datetime | None = None) -> UserPin:
-    """Set the user's PIN, or change it: then `current_pin` is required and checked.
+    """Set the user's PIN, or change it: then `current_pin` is required and checked. A PIN
+    anyone would guess is refused first (`check_strength`: InvalidInput, field "pin").
 
     A wrong `current_pin` counts towards the lockout like any wrong PIN: with `rt` it is
     judged in a transaction of its own (see `confirm`), else in `uow` (see `verify`).
@@ -184,8 +215,12 @@ def set_pin(uow: UnitOfWork, user_id: str, pin: str, current_pin: str | None = N
     if rt is not None:
         with rt.uow() as peek:  # not in `uow`: it must not have begun before `confirm`
             exists = has_pin(peek, user_id)
+            phone = users.get(peek, user_id).phone_number
     else:
         exists = has_pin(uow, user_id)
+        phone = users.get(uow, user_id).phone_number
+    # Refused before any PIN is judged: a weak new PIN costs no try of the current one.
+    check_strength(pin, phone)
     if not exists:
         if not _insert_first(uow, user_id, slow_hash(pin), now):
             raise _current_pin_required()  # set meanwhile: as if it had been there all along

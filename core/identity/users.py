@@ -29,6 +29,21 @@ def find_by_phone(uow: UnitOfWork, phone_e164: str) -> User | None:
     return uow.session.scalar(select(User).where(User.phone_number == phone_e164))
 
 
+def shown_as(phone_e164: str, profile_name: str | None) -> str:
+    """How a person reads in someone else's chat: their number, with their name when Soxara
+    knows one (`+231881234567 (Musu)`). The same both ways: the sender's confirmation shows
+    the recipient so, and the recipient's notice shows the sender so. The name is cleaned
+    again (rows stored before names were cleaned may hold anything) and kept short."""
+    name = names.fit_to_show(profile_name, 30)
+    return f"{phone_e164} ({name})" if name else phone_e164
+
+
+def shown(uow: UnitOfWork, phone_e164: str) -> str:
+    """`shown_as` for whoever has this number (only the number if nobody has it yet)."""
+    u = find_by_phone(uow, phone_e164)
+    return shown_as(phone_e164, u.profile_name if u else None)
+
+
 def get(uow: UnitOfWork, user_id: str) -> User:
     u = uow.session.get(User, user_id)
     if u is None:

@@ -3,8 +3,9 @@
 The money waits in the claims-held account (`pending_claim`) until the person with that
 phone claims it, by the code sent to them (`claim`) or, having just proved they hold
 the phone, by the transfer's id (`claim_for_recipient`); at the end of the claim window
-it goes back to the sender (`expire_due`); in test mode it is claimed by itself after
-about ten seconds (`auto_claim_due`). Every change is made under the transfer's row lock
+it goes back to the sender (`expire_due`); one a merchant sent with its test key is
+claimed by itself after about ten seconds (`auto_claim_due`; which ones:
+`transfers.claims_itself`). Every change is made under the transfer's row lock
 (`locked`), so a claim and the sweep that ends the window never both move the money.
 """
 
@@ -91,7 +92,8 @@ def _complete_claim(uow: UnitOfWork, rt, t: Transfer, user, now: datetime) -> No
     outbox.send_whatsapp(uow, rt, user.phone_number, f"You claimed {money}. It is in your wallet. Ref {t.id}")
     if t.sender_type == "user":
         outbox.send_whatsapp(uow, rt, users.get(uow, t.sender_id).phone_number,
-                             f"{user.phone_number} claimed the {money} you sent. Ref {t.id}")
+                             f"{users.shown_as(user.phone_number, user.profile_name)} claimed the "
+                             f"{money} you sent. Ref {t.id}")
 
 
 def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
@@ -104,7 +106,8 @@ def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
     transfers.record_events(uow, t, "transfer.expired")
     if t.sender_type == "user":
         outbox.send_whatsapp(uow, rt, users.get(uow, t.sender_id).phone_number,
-                             f"{t.to_phone_number} did not claim the {format_amount(t.amount, t.currency)} "
+                             f"{users.shown(uow, t.to_phone_number)} did not claim the "
+                             f"{format_amount(t.amount, t.currency)} "
                              f"you sent; it is back in your wallet. Ref {t.id}")
 
 
@@ -133,7 +136,8 @@ def expire_due(rt, now: datetime | None = None, limit: int = 200) -> int:
 
 
 def auto_claim_due(rt, now: datetime | None = None, limit: int = 200) -> int:
-    """Test mode: a pending claim completes by itself after about ten seconds."""
+    """A merchant's test-mode transfer (marked when sent: `transfers.claims_itself`)
+    completes by itself after about ten seconds."""
     now = now or utcnow()
     done = 0
     for tid in _due(rt, Transfer.auto_claim_at, now, limit):

@@ -3,8 +3,9 @@
 If the number belongs to a user, the money arrives at once (`succeeded`). Otherwise it
 waits in the claims-held account (`pending_claim`) while the number is sent a claim
 link; the new user claims it (`claimed`), or at the end of the claim window it goes
-back to the sender (`expired`): claims.py. In test mode a pending claim completes by
-itself after about ten seconds, so an integration can see the whole life of a transfer.
+back to the sender (`expired`): claims.py. A merchant's test-mode transfer completes by
+itself after about ten seconds, so an integration can see the whole life of a transfer;
+money a person sends always waits for its recipient (`claims_itself`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.amounts import format_amount
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InsufficientFunds, InvalidInput, NotFound
 from core.events import events
+from core.identity import users
 from core.ids import new_id, random_string
 from core.messaging import outbox
 from core.wallets import ledger, wallets
@@ -99,9 +101,11 @@ _COLUMNS = ("id", "livemode", "sender_type", "sender_id", "sender_wallet_id", "t
 _TIMES: dict[str, Any] = {c: UTCDateTime() for c in ("claim_expires_at", "auto_claim_at", "created_at", "succeeded_at")}
 _INSERT = Statement(
     f"INSERT INTO transfers ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})", **_TIMES)
-# Who sent it, as the recipient reads it: the sender's phone, or the merchant's name.
-_LABEL = {"user": "(SELECT phone_number FROM users WHERE id = :sender_id)",
-          "merchant": "(SELECT name FROM merchants WHERE id = :sender_id)"}
+# Who sent it, as the recipient reads it (`_shown`): the sender's phone and name, or the
+# merchant's name.
+_LABEL = {"user": "(SELECT phone_number FROM users WHERE id = :sender_id), "
+                  "(SELECT profile_name FROM users WHERE id = :sender_id)",
+          "merchant": "(SELECT name FROM merchants WHERE id = :sender_id), NULL"}
 _LABEL_OF = {kind: Statement(f"SELECT {label}") for kind, label in _LABEL.items()}
 # Who takes part in a transfer, in one read: the sender's wallet, its balance and the
 # sender's label; the recipient (a user already, or not) and their wallet.
@@ -151,17 +155,39 @@ def claim_link(rt, code: str) -> str:
 
 
 def sender_label(uow: UnitOfWork, t: Transfer) -> str:
-    """Who sent it, as the recipient reads it: the sender's phone, or the merchant's name."""
-    label = uow.run(_LABEL_OF[t.sender_type], {"sender_id": t.sender_id})[0][0]
+    """Who sent it, as the recipient reads it: the sender's phone and name, or the
+    merchant's name."""
+    label, name = uow.run(_LABEL_OF[t.sender_type], {"sender_id": t.sender_id})[0]
     if label is None:
         raise NotFound(f"no such {t.sender_type}")
-    return _shown(label)
+    return _shown(t.sender_type, label, name)
 
 
-def _shown(label: str) -> str:
-    """A sender's label cleaned like every name shown to another person: a merchant's
-    name stored before names were cleaned may hold anything (a phone number is unchanged)."""
+def _shown(kind: str, label: str, name: str | None) -> str:
+    """A sender as another person reads them: a user as the sender reads the recipient in
+    a confirmation (`users.shown_as`), a merchant by its name, cleaned like every name
+    shown to another person (one stored before names were cleaned may hold anything)."""
+    if kind == "user":
+        return users.shown_as(label, name)
     return names.fit_to_show(label) or "a Soxara merchant"
+
+
+def claim_window(rt) -> str:
+    """How long a pending transfer waits for its claim, as people say it: `7 days`,
+    `36 hours`, `1 hour` (SOXARA_CLAIM_WINDOW_HOURS, whole days when it is whole days)."""
+    hours = rt.settings.claim_window_hours
+    if hours % 24 == 0:
+        days = hours // 24
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def claims_itself(sender: Party) -> bool:
+    """Whether a pending transfer from `sender` claims itself after TEST_AUTO_CLAIM_AFTER:
+    only one a merchant sends with its test key, so an integration sees `transfer.claimed`
+    without a phone (the docs' sandbox). Money a person sends waits for a real claim in
+    every mode, so a newcomer trying the sandbox can claim it by hand."""
+    return sender.kind == "merchant" and not sender.livemode
 
 
 def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_phone: str,
@@ -176,12 +202,12 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     if to_phone == rt.settings.whatsapp_number:
         # Nobody can log in as the bot's own number: the money would wait out the claim window.
         raise InvalidInput("that is Soxara's own WhatsApp number, not a person's", field="to_phone_number")
-    src_id, balance, label, recipient_id, dst_id = uow.run(_PARTIES_OF[sender.kind], {
+    src_id, balance, label, name, recipient_id, dst_id = uow.run(_PARTIES_OF[sender.kind], {
         "sender_type": sender.kind, "sender_id": sender.id, "currency": currency,
         "livemode": sender.livemode, "to_phone": to_phone})[0]
     if label is None:
         raise NotFound(f"no such {sender.kind}")
-    label = _shown(label)
+    label = _shown(sender.kind, label, name)
     if sender.kind == "user" and recipient_id == sender.id:
         raise InvalidInput("you cannot send money to yourself", field="to_phone_number")
     if (balance or 0) < amount:
@@ -209,15 +235,14 @@ def send(uow: UnitOfWork, rt, *, sender: Party, amount: int, currency: str, to_p
     held = wallets.system_account(uow, "claims_held", currency, sender.livemode)
     t = SentTransfer(**new, status="pending_claim", claim_code_hash=hash_claim_code(rt, code),
                      claim_expires_at=now + timedelta(hours=rt.settings.claim_window_hours),
-                     auto_claim_at=None if sender.livemode else now + TEST_AUTO_CLAIM_AFTER)
+                     auto_claim_at=now + TEST_AUTO_CLAIM_AFTER if claims_itself(sender) else None)
     _insert(uow, t)
     ledger.post(uow, kind="transfer_hold", obj_type="transfer", obj_id=t.id, livemode=t.livemode,
                 currency=currency, legs=[(src_id, -amount), (held.id, amount)])
     record_events(uow, t, "transfer.created")
-    days = max(1, rt.settings.claim_window_hours // 24)
     outbox.send_whatsapp(uow, rt, to_phone,
                          f"{label} sent you {money} on Soxara. "
-                         f"Claim it within {days} day{'s' if days != 1 else ''}: {claim_link(rt, code)} "
+                         f"Claim it within {claim_window(rt)}: {claim_link(rt, code)} "
                          f"(or send: CLAIM {code}). Ref {t.id}",
                          # The code is a bearer secret for the money: the transcript keeps it masked.
                          sensitive=[code])
@@ -230,9 +255,17 @@ def _insert(uow: UnitOfWork, t: SentTransfer) -> None:
     uow.defer(_INSERT, {c: getattr(t, c) for c in _COLUMNS})
 
 
-def get_for_sender(uow: UnitOfWork, sender: Party, transfer_id: str) -> Transfer:
+def get(uow: UnitOfWork, transfer_id: str) -> Transfer:
+    """The transfer as it is now (for a party to it: check who asks before showing it)."""
     t = uow.session.get(Transfer, transfer_id)
-    if t is None or t.sender_type != sender.kind or t.sender_id != sender.id or t.livemode != sender.livemode:
+    if t is None:
+        raise NotFound("no such transfer")
+    return t
+
+
+def get_for_sender(uow: UnitOfWork, sender: Party, transfer_id: str) -> Transfer:
+    t = get(uow, transfer_id)
+    if t.sender_type != sender.kind or t.sender_id != sender.id or t.livemode != sender.livemode:
         raise NotFound("no such transfer")
     return t
 

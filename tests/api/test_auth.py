@@ -484,6 +484,28 @@ def test_bad_pins_are_422(user_api, body):
     assert r.status_code == 422 and err(r) == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize("pin, why", [("1234", "run"), ("0000", "same digit"), ("121212", "repeat"),
+                                      ("2468", "run"), ("4567", "your phone number")])
+def test_a_pin_anyone_would_guess_is_422_with_the_reason(user_api, pin, why):
+    """user_api's number ends in 4567, also a run: the person's own number is said first."""
+    r = user_api.post("/v1/auth/pin", {"pin": pin}, idem="weak-pin")
+    assert r.status_code == 422 and err(r) == "VALIDATION_ERROR", r.get_json()
+    assert r.get_json()["error"]["details"] == {"field": "pin"}
+    assert why in r.get_json()["error"]["message"], r.get_json()
+    # Refused before anything was done: the same key takes the corrected PIN.
+    assert user_api.post("/v1/auth/pin", {"pin": "5739"}, idem="weak-pin").status_code == 200
+
+
+def test_the_end_of_ones_own_number_is_no_pin(client, runtime):
+    api = Api(client, login(client, runtime, "+231886100077")["access_token"])
+    r = api.post("/v1/auth/pin", {"pin": "100077"})
+    assert r.status_code == 422 and "your phone number" in r.get_json()["error"]["message"]
+    r = api.post("/v1/auth/pin", {"pin": "4821"})
+    assert r.status_code == 200
+    r = api.post("/v1/auth/pin", {"pin": "0077", "current_pin": "4821"})
+    assert r.status_code == 422 and r.get_json()["error"]["details"] == {"field": "pin"}
+
+
 def test_pin_routes_need_a_user(client, api):
     assert Api(client).post("/v1/auth/pin", {"pin": "1234"}).status_code == 401
     assert api.post("/v1/auth/pin", {"pin": "1234"}).status_code == 403, "merchant keys have no PIN"
@@ -499,7 +521,7 @@ def test_three_wrong_pins_lock_for_fifteen_minutes(client, runtime, user_api):
     r = step_up(client, user_api.token, "4821")
     assert r.status_code == 429 and err(r) == "PIN_LOCKED", "even the right PIN, while locked"
     assert 1 <= int(r.headers["Retry-After"]) <= 900
-    r = user_api.post("/v1/auth/pin", {"pin": "2222", "current_pin": "4821"})
+    r = user_api.post("/v1/auth/pin", {"pin": "5173", "current_pin": "4821"})
     assert r.status_code == 429 and err(r) == "PIN_LOCKED", "changing it is locked too"
     with runtime.uow() as uow:
         uow.session.execute(update(pins.UserPin).values(locked_until=utcnow() - timedelta(seconds=1)))
@@ -557,7 +579,7 @@ def test_a_first_pin_that_lost_a_race_is_409_and_the_first_pin_stands(client, ru
     """Another device set the PIN just after this request looked and found none: this
     request must not overwrite it without the current PIN."""
     with runtime.uow() as uow:
-        pins.set_pin(uow, user_api.user_id, "1357")
+        pins.set_pin(uow, user_api.user_id, "5173")
         uow.commit()
     monkeypatch.setattr(pins, "has_pin", lambda uow, user_id: False)  # what the look saw
     r = set_pin(client, user_api.token, {"pin": "4821"})
@@ -565,7 +587,7 @@ def test_a_first_pin_that_lost_a_race_is_409_and_the_first_pin_stands(client, ru
     # What it would have been told a moment later: a PIN is set, send current_pin.
     assert r.status_code == 422 and err(r) == "VALIDATION_ERROR", r.get_json()
     assert r.get_json()["error"]["details"] == {"field": "current_pin"}
-    assert step_up(client, user_api.token, "1357").status_code == 200
+    assert step_up(client, user_api.token, "5173").status_code == 200
     assert step_up(client, user_api.token, "4821").status_code == 422
 
 
@@ -578,16 +600,16 @@ def test_a_change_that_lost_a_race_is_409_not_last_write_wins(client, runtime, u
     def confirm_then_lose(rt, user_id, pin, **kw):
         checked = real_confirm(rt, user_id, pin, **kw)
         with rt.uow() as other:
-            pins.set_pin(other, user_id, "1357", current_pin="4821")
+            pins.set_pin(other, user_id, "5173", current_pin="4821")
             other.commit()
         return checked
 
     monkeypatch.setattr(pins, "confirm", confirm_then_lose)
-    r = set_pin(client, user_api.token, {"pin": "2468", "current_pin": "4821"})
+    r = set_pin(client, user_api.token, {"pin": "6390", "current_pin": "4821"})
     monkeypatch.undo()
     assert r.status_code == 409 and err(r) == "INVALID_STATE", r.get_json()
-    assert step_up(client, user_api.token, "1357").status_code == 200
-    assert step_up(client, user_api.token, "2468").status_code == 422
+    assert step_up(client, user_api.token, "5173").status_code == 200
+    assert step_up(client, user_api.token, "6390").status_code == 422
 
 
 def test_step_up_without_a_pin_is_409(user_api):
@@ -666,9 +688,9 @@ def test_a_step_up_token_ends_when_the_pin_changes(client, runtime, user_api):
     set_user_pin(client, user_api.token, "4821")
     tok = step_up_token(client, user_api.token, "4821")
     assert _transfer(client, user_api.token, tok) == (201, None)
-    assert set_pin(client, user_api.token, {"pin": "1357", "current_pin": "4821"}).status_code == 200
+    assert set_pin(client, user_api.token, {"pin": "5173", "current_pin": "4821"}).status_code == 200
     assert _transfer(client, user_api.token, tok) == (403, "STEP_UP_REQUIRED")
-    fresh = step_up_token(client, user_api.token, "1357")
+    fresh = step_up_token(client, user_api.token, "5173")
     assert _transfer(client, user_api.token, fresh) == (201, None)
 
 

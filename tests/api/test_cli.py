@@ -7,6 +7,7 @@ import json
 import pytest
 
 from api import cli
+from api.cli import serve
 from tests.conftest import Api
 
 
@@ -100,3 +101,12 @@ def test_staff_add_needs_a_role_of_agent_or_lead(operator_env, capsys, argv):
         cli.main(["staff", "add", *argv])
     assert e.value.code == 2
     assert "--role" in capsys.readouterr().err
+
+
+def test_serve_prints_its_address_as_it_starts(operator_env, capsys, monkeypatch):
+    started = []
+    monkeypatch.setattr(serve.os, "execv", lambda path, argv: started.append(argv))
+    assert cli.main(["serve", "--port", "5055"]) == 0
+    said = capsys.readouterr()
+    assert "http://127.0.0.1:5055 " in said.err and "http://127.0.0.1:5055/dev/whatsapp" in said.err
+    assert "127.0.0.1:5055" in started[0]

@@ -67,6 +67,12 @@ class Phone:
                 return m.group(1)
         raise AssertionError("no code in the chat")
 
+    def send_money(self, command: str, pin: str = PIN) -> str:
+        """`SEND …`, YES at the confirmation and the PIN: the replies to the PIN."""
+        self.says(command)
+        self.says("1")
+        return self.says(pin)
+
     def login(self, pin: str = PIN) -> None:
         """HI, the code from the chat, and (first time) a PIN."""
         out = self.says("HI")
@@ -83,6 +89,19 @@ class Phone:
 def phone(client, runtime):
     def make(number: str, name: str | None = None) -> Phone:
         return Phone(client, runtime, number, name)
+    return make
+
+
+@pytest.fixture
+def person(phone, runtime):
+    """A logged-in phone (with the test PIN), given `usd` and `lrd` test money first."""
+    def make(number: str, name: str | None = None, *, usd: int = 0, lrd: int = 0) -> Phone:
+        p = phone(number, name)
+        p.login()
+        for amount, currency in ((usd, "USD"), (lrd, "LRD")):
+            if amount:
+                fund(runtime, number, amount, currency)
+        return p
     return make
 
 

@@ -71,14 +71,14 @@ def test_bad_amounts_are_refused_with_a_reason(a, runtime, amount, expect):
     a.says("2")
     out = a.says(amount)
     assert expect in out
-    assert "Which currency" in a.says("5")  # the step still waits for an amount
+    assert "US dollars or Liberian dollars" in a.says("5")  # the step still waits for an amount
     _nothing_moved(runtime)
 
 
 def test_a_thousands_separator_is_read_as_thousands(a, runtime):
     fund(runtime, A, 2_000_00, "LRD")
     out = a.says("SEND 1,000 LRD 0886123456")
-    assert "LRD 1,000.00" in out
+    assert "L$1,000.00" in out
 
 
 @pytest.mark.parametrize("number, expect", [
@@ -100,7 +100,7 @@ def test_bad_recipients_are_refused_with_a_reason(a, runtime, number, expect):
 def test_shortcut_with_a_foreign_number_asks_for_a_liberian_one(a, runtime):
     out = a.says("SEND 5 USD +14155552671")
     assert "only to Liberian numbers" in out
-    assert "Send $5.00 (USD) to +231886123456?" in a.says("0886123456")
+    assert "Send US$5.00 to +231886123456?" in a.says("0886123456")
 
 
 def test_shortcut_with_a_bad_amount(a, runtime):
@@ -111,7 +111,7 @@ def test_shortcut_with_a_bad_amount(a, runtime):
 
 def test_more_than_the_balance_is_said_before_the_pin_and_nothing_moves(a, runtime):
     out = a.says("SEND 500 USD 0886123456")
-    assert "Not enough USD" in out and "$100.00" in out and "How much" in out
+    assert "Not enough USD" in out and "US$100.00" in out and "How much" in out
     assert "Enter your PIN" not in out
     _nothing_moved(runtime)
 
@@ -162,9 +162,9 @@ def test_nothing_before_login_reveals_or_moves_anything(phone, runtime):
     fund(runtime, A, 100_00)
     p = phone(A)
     out = p.says("BAL")
-    assert "$100.00" not in out and "code" in out
+    assert "US$100.00" not in out and "code" in out
     out = p.says("SEND 5 USD 0886123456")
-    assert "Send $5.00" not in out
+    assert "Send US$5.00" not in out
     _nothing_moved(runtime)
 
 
@@ -176,7 +176,7 @@ def test_a_number_from_another_country_can_chat_but_pays_in_only_from_liberian_m
     us.says("10 USD")
     us.says("1")
     assert "Liberian numbers only" in us.says("1")
-    assert "Add $10.00 (USD) from MTN MoMo +231881111000?" in us.says("0881111000")
+    assert "Add US$10.00 from MTN MoMo +231881111000?" in us.says("0881111000")
 
 
 def test_a_long_lockout_is_told_in_hours():
@@ -189,21 +189,21 @@ def test_a_long_lockout_is_told_in_hours():
 def test_a_shortcut_with_a_bad_amount_keeps_the_number_and_asks_for_the_amount(a, runtime):
     out = a.says("SEND 0 USD 0886123456")
     assert "more than zero" in out and "How much" in out, "an error and the next step"
-    assert "Send $5.00 (USD) to +231886123456?" in a.says("5"), "the number was kept"
+    assert "Send US$5.00 to +231886123456?" in a.says("5"), "the number was kept"
     _nothing_moved(runtime)
 
 
 def test_a_shortcut_with_a_bad_number_and_no_currency_takes_the_number_it_asks_for(a, runtime):
     assert "doesn't look like a phone number" in a.says("SEND 5 0886200")
-    assert "Which currency?" in a.says("0886123456")
-    assert "Send $5.00 (USD) to +231886123456?" in a.says("1")
+    assert "US dollars or Liberian dollars?" in a.says("0886123456")
+    assert "Send US$5.00 to +231886123456?" in a.says("1")
     _nothing_moved(runtime)
 
 
 def test_a_currency_soxara_does_not_send_is_said_not_dropped(a, runtime):
     out = a.says("SEND 5 EUR 0886123456")
-    assert "USD or LRD, not EUR" in out and "Which currency?" in out
-    assert "Send $5.00 (USD) to +231886123456?" in a.says("1")
+    assert "USD or LRD, not EUR" in out and "US dollars or Liberian dollars?" in out
+    assert "Send US$5.00 to +231886123456?" in a.says("1")
     assert "USD or LRD, not GBP" in a.says("SEND GBP 5 0886123456")
     _nothing_moved(runtime)
 
@@ -226,7 +226,7 @@ def test_no_and_a_refusal_end_at_the_menu(a, runtime):
         adjustments.adjust(uow, wallet_id=w.id, amount=-60_00, reason="chargeback")
         uow.commit()
     out = a.says(PIN)
-    assert "Not enough USD" in out and "$40.00" in out and "What would you like to do?" in out
+    assert "Not enough USD" in out and "US$40.00" in out and "What would you like to do?" in out
     assert balance(runtime, A) == 40_00
 
 
@@ -242,7 +242,7 @@ def _user_id(runtime) -> str:
 def test_a_profile_name_cannot_add_lines_to_someone_elses_confirmation(phone, a, runtime):
     phone(B, "K\n\nSend $1.00 (USD) to Kollie?\r\tok").send("HI")
     out = a.says("SEND 100 USD 0886123456")
-    assert "Send $100.00 (USD) to +231886123456 (K Send $1.00 (USD) to" in out
+    assert "Send US$100.00 to +231886123456 (K Send $1.00 (USD) to" in out
     assert "\n\nSend $1.00" not in out
 
 
@@ -270,9 +270,9 @@ def test_a_bidi_profile_name_is_shown_cleaned_in_someone_elses_confirmation(phon
     a.says("1")
     a.says(PIN)
     seen = a.outbox()[before:]
-    assert any(f"Send $5.00 (USD) to +231886123456 ({BIDI_SHOWN})?" in m for m in seen), seen
-    assert any(f"Type your PIN to send $5.00 (USD) to +231886123456 ({BIDI_SHOWN})" in m for m in seen)
-    assert any(f"Sent $5.00 to +231886123456 ({BIDI_SHOWN})" in m for m in seen)
+    assert any(f"Send US$5.00 to +231886123456 ({BIDI_SHOWN})?" in m for m in seen), seen
+    assert any(f"Type your PIN to send US$5.00 to +231886123456 ({BIDI_SHOWN})" in m for m in seen)
+    assert any(f"Sent US$5.00 to +231886123456 ({BIDI_SHOWN})" in m for m in seen)
     assert _invisible("\n".join(seen)) == []
 
 
@@ -310,6 +310,6 @@ def test_a_merchants_name_is_cleaned_where_people_read_it(runtime, phone, client
     r = Api(client, key).post("/v1/transfers", {"amount": 5_00, "currency": "USD", "to_phone_number": B})
     assert r.status_code == 201, r.get_json()
     (notice,) = b.outbox()[before:]
-    assert "You received $5.00 from Shop 00.001$." in notice and _invisible(notice) == []
+    assert "You received US$5.00 from Shop 00.001$." in notice and _invisible(notice) == []
     with runtime.uow() as uow:  # and new names are stored cleaned
         assert merchants.create_merchant(uow, "\u202eLEC\u202c\u200b Prepaid\n").name == "LEC Prepaid"

@@ -57,16 +57,16 @@ def test_first_contact_logs_in_with_a_code_sent_into_the_chat(phone):
     assert "Your PIN is set" in out and "1 Balance" in out
 
 
-def test_balance_and_recent_transactions_carry_wallet_and_object_ids(phone, runtime):
+def test_balance_and_recent_transactions_show_amounts_not_ids(phone, runtime):
     a = phone(A)
     a.login()
     wallet = fund(runtime, A, 1_234_50)
     out = a.says("BAL")
-    assert "$1,234.50" in out and wallet in out and "LRD 0.00" in out
+    assert "US$1,234.50" in out and wallet not in out and "L$0.00" in out
     out = a.says("1")
-    assert "$1,234.50" in out
+    assert "US$1,234.50" in out
     out = a.says("4")
-    assert "+$1,234.50" in out and "Ref adj_" in out
+    assert "+US$1,234.50  adjustment by Soxara" in out and "adj_" not in out
 
 
 def test_two_users_send_to_each_other(phone, runtime):
@@ -78,23 +78,23 @@ def test_two_users_send_to_each_other(phone, runtime):
 
     # A, through the menu, step by step.
     assert "How much" in a.says("2")
-    assert "Which currency" in a.says("12.50")
-    assert "Who gets $12.50" in a.says("USD")
+    assert "US dollars or Liberian dollars" in a.says("12.50")
+    assert "Who gets US$12.50" in a.says("USD")
     out = a.says("088 612 3456")
-    assert "Send $12.50 (USD) to +231886123456 (Kollie)?" in out and "1 YES" in out
+    assert "Send US$12.50 to +231886123456 (Kollie)?" in out and "1 YES" in out
     assert "Type your PIN" in a.says("YES")
     b_before = len(b.outbox())
     out = a.says(PIN)
     tr = re.search(r"Ref (tr_\w+)", out).group(1)
-    assert "Sent $12.50 to +231886123456 (Kollie)" in out
-    assert any(tr in m and "You received $12.50" in m for m in b.outbox()[b_before:])
+    assert "Sent US$12.50 to +231886123456 (Kollie)" in out
+    assert any(tr in m and "You received US$12.50" in m for m in b.outbox()[b_before:])
 
     # B, with the shortcut, in LRD, to A's local number.
     out = b.says("SEND 1,000 LRD 0881234567")
-    assert "Send LRD 1,000.00 to +231881234567 (Musu)?" in out
+    assert "Send L$1,000.00 to +231881234567 (Musu)?" in out
     b.says("1")
     out = b.says(PIN)
-    assert "Sent LRD 1,000.00" in out and "Ref tr_" in out
+    assert "Sent L$1,000.00" in out and "Ref tr_" in out
 
     assert balance(runtime, A) == 87_50
     assert balance(runtime, B) == 12_50
@@ -115,23 +115,46 @@ def test_a_viral_send_is_claimed_by_a_new_number(phone, runtime):
 
     c = phone(C, "Comfort")
     claim_msg = c.outbox()[-1]
-    assert "sent you $20.00" in claim_msg and "wa.me/231770000000" in claim_msg
+    assert "sent you US$20.00" in claim_msg and "wa.me/231770000000" in claim_msg
     code = re.search(r"CLAIM ([A-Z0-9]{8})", claim_msg).group(1)
 
     # First contact: the waiting money is offered before and after the login.
     out = c.says("Hi")
-    assert "Welcome to Soxara, Comfort!" in out and "sent you $20.00" in out and tr in out
+    assert "Welcome to Soxara, Comfort!" in out and "sent you US$20.00" in out and tr not in out
     c.says(c.code())
     c.says(PIN)
     out = c.says(PIN)
-    assert "Money is waiting for you" in out and tr in out and "1 Claim it now" in out
+    assert "Money is waiting for you" in out and tr not in out and "1 Claim it now" in out
     out = c.says(f"CLAIM {code}")                 # the code from the link works too
-    assert "You claimed $20.00" in out and tr in out
+    assert "You claimed US$20.00" in out and tr in out
     assert balance(runtime, C) == 20_00 and balance(runtime, A) == 30_00
     assert "already claimed" in c.says(f"claim {code}")
     assert balance(runtime, C) == 20_00
-    assert any("claimed the $20.00" in m for m in a.outbox())
+    assert any("claimed the US$20.00" in m for m in a.outbox())
     _ledger_ok(runtime)
+
+
+def test_money_sent_in_the_sandbox_waits_for_the_newcomer_to_claim_it(phone, runtime):
+    """The viral claim can be tried by hand: the scheduler's sweeps, run well past the
+    merchants' 10 s auto-claim, leave money a person sent waiting for its recipient."""
+    from workers import scheduled
+
+    a = phone(A)
+    a.login()
+    fund(runtime, A, 50_00)
+    a.send_money("SEND 7.50 USD 0776543210")
+    scheduled.tick(runtime, utcnow() + timedelta(minutes=2))
+    assert _transfers(runtime) == ["pending_claim"]
+    assert not any("claimed the" in m for m in a.outbox())
+
+    c = phone(C, "Comfort")
+    out = c.says("HI")
+    assert "You claimed" not in out and "Log in to claim it" in out
+    c.says(c.code())
+    c.says(PIN)
+    assert "Money is waiting for you" in c.says(PIN)
+    assert "You claimed" in c.says("1")
+    assert _transfers(runtime) == ["claimed"] and balance(runtime, C) == 7_50
 
 
 def test_money_waiting_is_claimed_with_one_yes_after_login(phone, runtime):
@@ -152,10 +175,10 @@ def test_money_waiting_is_claimed_with_one_yes_after_login(phone, runtime):
     c.says(c.code())
     c.says(PIN)
     out = c.says(PIN)
-    assert "$20.00 from +231881234567" in out and "LRD 1,000.00 from +231886123456" in out
+    assert "US$20.00 from +231881234567" in out and "L$1,000.00 from +231886123456" in out
     assert "1 Claim all now" in out
     out = c.says("YES")
-    assert "You claimed $20.00" in out and "You claimed LRD 1,000.00" in out
+    assert "You claimed US$20.00" in out and "You claimed L$1,000.00" in out
     assert balance(runtime, C) == 20_00 and balance(runtime, C, "LRD") == 1_000_00
     assert _transfers(runtime) == ["claimed", "claimed"]
     assert "Type the claim code" in c.says("5")   # nothing waiting any more
@@ -176,7 +199,7 @@ def test_money_waiting_can_wait_and_be_claimed_from_the_menu(phone, runtime):
     assert "1 Claim it now" in c.says("5")
     assert "Nothing to cancel" not in c.says("CANCEL")
     c.says("5")
-    assert "You claimed $20.00" in c.says("1")
+    assert "You claimed US$20.00" in c.says("1")
     assert "Type the claim code" in c.says("5")   # nothing waiting any more: ask for a code
 
 
@@ -193,7 +216,7 @@ def test_a_claim_link_used_before_login_is_claimed_after_it(phone, runtime):
     c.says(c.code())
     c.says(PIN)
     out = c.says(PIN)
-    assert "You claimed $5.00" in out
+    assert "You claimed US$5.00" in out
     assert balance(runtime, C) == 5_00
 
 
@@ -245,9 +268,9 @@ def test_keywords_work_at_every_step(phone, runtime):
     a.says("2")
     a.says("15 USD")
     out = a.says("BAL")
-    assert "$100.00" in out and "Who gets $15.00" in out          # balance, then back to the step
+    assert "US$100.00" in out and "Who gets US$15.00" in out          # balance, then back to the step
     out = a.says("help")
-    assert "SEND 12.50 USD 0881234567" in out and "Who gets $15.00" in out
+    assert "SEND 12.50 USD 0881234567" in out and "Who gets US$15.00" in out
     a.says("0886123456")
     out = a.says("CANCEL")
     assert "Nothing was sent" in out and "1 Balance" in out
@@ -288,9 +311,9 @@ def test_a_session_expires_after_inactivity(phone, runtime):
     _set(runtime, A, session_expires_at=utcnow() - timedelta(seconds=1),
          last_inbound_at=utcnow() - timedelta(minutes=31))
     out = a.says("BAL")
-    assert "Welcome back" in out and "$100.00" not in out
+    assert "Welcome back" in out and "US$100.00" not in out
     out = a.says(a.code())
-    assert "logged in" in out and "$100.00" in out                 # BAL carried through the login
+    assert "logged in" in out and "US$100.00" in out                 # BAL carried through the login
 
 
 def test_logout(phone):
@@ -307,12 +330,12 @@ def test_add_money_from_mobile_money(phone, runtime):
     assert "1 MTN MoMo" in a.says("10 USD")
     assert "This number (+231881234567)" in a.says("1")
     out = a.says("0881111000")        # the sandbox's always-succeeds MoMo number
-    assert "Add $10.00 (USD) from MTN MoMo +231881111000?" in out
+    assert "Add US$10.00 from MTN MoMo +231881111000?" in out
     assert "Type your PIN" in a.says("1")
     out = a.says(PIN)
     dep = re.search(r"Ref (dep_\w+)", out).group(1)
-    assert "Approve the $10.00 request" in out
-    assert any(dep in m and "Added $10.00" in m for m in a.outbox())
+    assert "Approve the US$10.00 request" in out
+    assert any(dep in m and "Added US$10.00" in m for m in a.outbox())
     assert balance(runtime, A) == 10_00
     _ledger_ok(runtime)
 
@@ -335,14 +358,29 @@ def test_change_pin(phone, runtime):
     a.login()
     fund(runtime, A, 10_00)
     assert "new 4–6 digit PIN" in a.says("6")
-    a.says("5555")
-    assert "current PIN" in a.says("5555")
+    a.says("5081")
+    assert "current PIN" in a.says("5081")
     assert "Wrong PIN" in a.says("0000")
     assert "PIN is changed" in a.says(PIN)
     a.says("SEND 1 USD 0886123456")
     a.says("1")
     assert "Wrong PIN" in a.says(PIN)
-    assert "Ref tr_" in a.says("5555")
+    assert "Ref tr_" in a.says("5081")
+
+
+def test_a_pin_anyone_would_guess_is_refused_in_the_chat_with_the_reason(phone, runtime):
+    a = phone(A)
+    a.says("HI")
+    assert "Choose a 4–6 digit PIN" in a.says(a.code())
+    for weak, why in (("1234", "run"), ("0000", "same digit"), ("1212", "repeat"),
+                      ("234567", "your phone number")):
+        out = a.says(weak)
+        assert "can't be used" in out and why in out and "same PIN again" not in out, out
+    assert "same PIN again" in a.says(PIN)
+    assert "PIN is set" in a.says(PIN)
+    a.says("6")                                        # the change refuses them too
+    assert "can't be used" in a.says("2468")
+    assert "same PIN again" in a.says("5081")
 
 
 def test_a_pin_set_elsewhere_meanwhile_is_not_overwritten_by_the_chat(phone, runtime):
@@ -353,16 +391,16 @@ def test_a_pin_set_elsewhere_meanwhile_is_not_overwritten_by_the_chat(phone, run
     a = phone(A)
     a.says("HI")
     assert "Choose a 4–6 digit PIN" in a.says(a.code())
-    assert "same PIN again" in a.says("5555")
+    assert "same PIN again" in a.says("5081")
     with runtime.uow() as uow:
         pins.set_pin(uow, users.find_by_phone(uow, A).id, PIN)
         uow.commit()
-    out = a.says("5555")
+    out = a.says("5081")
     assert "already has a PIN" in out and "1 Balance" in out, out
     fund(runtime, A, 10_00)
     a.says("SEND 1 USD 0886123456")
     a.says("1")
-    assert "Wrong PIN" in a.says("5555")
+    assert "Wrong PIN" in a.says("5081")
     assert "Ref tr_" in a.says(PIN)
 
 

@@ -18,7 +18,7 @@ def test_demo_seeds_a_merchant_and_two_funded_users_who_can_chat(runtime, phone)
 
     musu = phone(DEMO_USERS[0][0])
     musu.login()
-    assert "$1,000.00" in musu.says("BAL")
+    assert "US$1,000.00" in musu.says("BAL")
     musu.says("SEND 5 USD 0886100002")
     musu.says("1")
     assert "(Kollie)" in musu.says("4821")

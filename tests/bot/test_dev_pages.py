@@ -69,6 +69,28 @@ def test_the_signing_helper_signs_what_the_webhook_accepts(client, runtime):
     assert forged.status_code == 403
 
 
+@pytest.mark.parametrize("typed", ["0886100077", "088 610 0077", "231886100077", "+231886100077",
+                                   "%2B231886100077"])
+def test_the_page_reads_a_phone_as_the_bot_does(client, typed):
+    """The chat page asks the server what number a person typed (core.phones' local rule),
+    so its phone box takes every form the bot takes."""
+    r = client.get(f"/dev/whatsapp/phone?number={typed}")
+    assert r.status_code == 200 and r.get_json() == {"success": True, "data": {"phone": "+231886100077"}}
+
+
+def test_the_page_is_told_plainly_when_a_phone_is_not_one(client):
+    r = client.get("/dev/whatsapp/phone?number=12")
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "INVALID_PHONE_NUMBER"
+
+
+def test_the_chat_page_opens_on_a_demo_phone(client):
+    from bot.demo import DEMO_USERS
+
+    html = client.get("/dev/whatsapp").data.decode()
+    assert f'value="{DEMO_USERS[0][0]}"' in html
+    assert "A pretend WhatsApp for trying Soxara locally; nothing is sent." in html
+
+
 def test_the_signing_helper_refuses_bad_input(client):
     assert client.post("/dev/whatsapp/sign", json={"phone": "x", "body": "HI"}).status_code == 422
     assert client.post("/dev/whatsapp/sign", json={"phone": A, "body": 5}).status_code == 422
@@ -89,7 +111,7 @@ def production_client():
 
 @pytest.mark.parametrize("method, path", [
     ("GET", "/dev/whatsapp"), ("GET", "/dev/messages?to=%2B231881234567"),
-    ("POST", "/dev/whatsapp/sign"),
+    ("POST", "/dev/whatsapp/sign"), ("GET", "/dev/whatsapp/phone?number=0886100077"),
 ])
 def test_dev_pages_do_not_exist_in_production(production_client, method, path):
     r = production_client.open(path, method=method, json={} if method == "POST" else None)

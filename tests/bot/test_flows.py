@@ -250,7 +250,7 @@ def test_a_refused_confirmation_gives_its_key_back(phone, runtime):
         adjustments.adjust(uow, wallet_id=wallet, amount=-10_00, reason="test: spent meanwhile")
         uow.commit()
     out = a.says(PIN)
-    assert "Not enough USD for that. You have $10.00" in out and "1 Balance" in out
+    assert "Not enough USD for that. You have US$10.00" in out and "1 Balance" in out
     with runtime.uow() as uow:
         assert uow.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == action)) is None
     assert balance(runtime, A) == 10_00 and _transfers(runtime) == 0

@@ -73,8 +73,9 @@ def test_the_transcript_reads_both_ways_in_order(phone, runtime):
         ("in", "••••"),
     ]
     assert "Your Soxara code is ••••" in lines[2].body
-    assert lines[-2].direction == "in" and lines[-2].body == "BAL"
-    assert lines[-1].direction == "out" and "Your balance" in lines[-1].body
+    assert lines[-3].direction == "in" and lines[-3].body == "BAL"
+    assert lines[-2].direction == "out" and "Your balance" in lines[-2].body
+    assert lines[-1].direction == "out" and "to send money" in lines[-1].body
     assert all(PIN not in line.body for line in lines)
 
 

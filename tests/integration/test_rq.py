@@ -265,7 +265,7 @@ def test_a_deposit_settles_through_a_worker_process(pg_runtime, through_redis):
     dep = r.get_json()["data"]["id"]
     wait_for(lambda: worker.running() and api.get(f"/v1/deposits/{dep}").get_json()["data"]["status"]
              == "succeeded", "the worker to settle the deposit")
-    wait_for(lambda: worker.running() and _sent_by_its_job(pg_runtime, "+231881000001", "Added $9.00"),
+    wait_for(lambda: worker.running() and _sent_by_its_job(pg_runtime, "+231881000001", "Added US$9.00"),
              "the deposit's notice")
 
 

@@ -49,7 +49,7 @@ def test_to_a_user_succeeds_at_once(runtime, alice):
         from core.events.events import Event
 
         assert [e.type for e in uow.session.query(Event).order_by(Event.id)] == ["transfer.created", "transfer.succeeded"]
-    assert any("$12.50" in b and t.id in b for b in _sent_to(runtime, BOB))
+    assert any("US$12.50" in b and t.id in b for b in _sent_to(runtime, BOB))
 
 
 def test_more_than_the_balance_moves_nothing(runtime, alice):
@@ -75,9 +75,9 @@ def test_sending_to_the_bots_own_number_is_refused(runtime, alice):
         assert _balance(uow, ALICE) == 100000
 
 
-def _pending(runtime, alice, amount=500, now=None):
+def _pending(runtime, sender, amount=500, now=None):
     with runtime.uow() as uow:
-        t = transfers.send(uow, runtime, sender=alice, amount=amount, currency="USD", to_phone=NEWBIE, now=now)
+        t = transfers.send(uow, runtime, sender=sender, amount=amount, currency="USD", to_phone=NEWBIE, now=now)
         uow.commit()
     body = _sent_to(runtime, NEWBIE)[-1]
     code = body.split("CLAIM ")[-1].split(")")[0].strip()
@@ -183,13 +183,47 @@ def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
         assert ledger.check(uow) == []
 
 
-def test_test_mode_claims_complete_by_themselves(runtime, alice):
-    t, _, _ = _pending(runtime, alice)
+@pytest.fixture
+def shop(runtime):
+    """A merchant sending with its test key, its test USD wallet funded with $50."""
+    from core.merchants import merchants
+    from core.wallets import adjustments
+
+    with runtime.uow() as uow:
+        m = merchants.create_merchant(uow, "Test Shop")
+        w = wallets.wallet_for(uow, wallets.MERCHANT, m.id, "USD", False)
+        uow.session.flush()
+        adjustments.adjust(uow, wallet_id=w.id, amount=5000, reason="float")
+        uow.commit()
+    return transfers.Party("merchant", m.id, False)
+
+
+def test_a_merchants_test_transfer_claims_itself(runtime, shop):
+    """The docs' 10 s auto-claim, for integrators waiting for `transfer.claimed`."""
+    t, _, _ = _pending(runtime, shop)
+    assert t.auto_claim_at is not None
     assert claims.auto_claim_due(runtime, utcnow()) == 0
     assert claims.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "claimed"
         assert _balance(uow, NEWBIE) == 500
+
+
+def test_money_a_person_sends_in_test_mode_waits_for_a_real_claim(runtime, alice):
+    """A newcomer trying the sandbox must find the money still there to claim by hand."""
+    from workers import scheduled
+
+    t, code, _ = _pending(runtime, alice)
+    assert t.auto_claim_at is None
+    assert claims.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
+    scheduled.tick(runtime, utcnow() + timedelta(minutes=5))
+    with runtime.uow() as uow:
+        assert uow.session.get(transfers.Transfer, t.id).status == "pending_claim"
+        newbie = users.get_or_create(uow, NEWBIE)
+        uow.commit()
+    with runtime.uow() as uow:
+        assert claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code).status == "claimed"
+        uow.commit()
 
 
 def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int, now=None):
@@ -206,7 +240,7 @@ def _live_send_to_newbie(runtime, amount: int, currency: str, funds: int, now=No
     return t
 
 
-def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(runtime, alice):
+def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(runtime, alice, shop):
     """The sweeps' own tests call them directly; this one runs the scheduler's tick, as the
     in-process runner and the RQ clock do.
 
@@ -216,7 +250,7 @@ def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(r
 
     window = timedelta(hours=runtime.settings.claim_window_hours)
     overdue = _live_send_to_newbie(runtime, 400, "USD", funds=1000, now=utcnow() - window - timedelta(seconds=1))
-    auto, _, _ = _pending(runtime, alice, now=utcnow() - transfers.TEST_AUTO_CLAIM_AFTER - timedelta(seconds=1))
+    auto, _, _ = _pending(runtime, shop, now=utcnow() - transfers.TEST_AUTO_CLAIM_AFTER - timedelta(seconds=1))
     scheduled.tick(runtime)
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, overdue.id).status == "expired"

@@ -27,9 +27,9 @@ def test_parse_amount_refuses(text, code):
 
 
 def test_format_amount():
-    assert format_amount(1250, "USD") == "$12.50"
-    assert format_amount(100000, "LRD") == "LRD 1,000.00"
-    assert format_amount(-5, "USD") == "-$0.05"
+    assert format_amount(1250, "USD") == "US$12.50"
+    assert format_amount(100000, "LRD") == "L$1,000.00"
+    assert format_amount(-5, "USD") == "-US$0.05"
 
 
 # --- one rule for amounts and currencies, wherever they arrive ----------------------------

@@ -138,6 +138,29 @@ def test_pin_format_refuses_everything_else(pin):
         pins.check_format(pin)
 
 
+@pytest.mark.parametrize("pin, why", [
+    ("1234", "run"), ("4321", "run"), ("123456", "run"), ("987654", "run"), ("2468", "run"),
+    ("13579", "run"), ("8642", "run"), ("7890", "run"), ("0987", "run"), ("0369", "run"),
+    ("0000", "same digit"), ("1111", "same digit"), ("999999", "same digit"),
+    ("1212", "repeat"), ("121212", "repeat"), ("123123", "repeat"), ("9090", "repeat"),
+    ("4567", "run"), ("234567", "run"),
+])
+def test_pins_anyone_would_guess_are_refused_with_a_reason(pin, why):
+    reason = pins.weakness(pin, "+231886100077")
+    assert reason is not None and why in reason, (pin, reason)
+
+
+@pytest.mark.parametrize("pin", ["0077", "00077", "100077", "6100077"[-6:]])
+def test_the_end_of_the_persons_own_number_is_refused(pin):
+    assert "your phone number" in pins.weakness(pin, "+231886100077")
+    assert pins.weakness(pin, "+231881234599") is None
+
+
+@pytest.mark.parametrize("pin", ["4821", "5739", "135790", "739184", "582061", "2000", "9157", "1122"])
+def test_pins_without_a_pattern_are_taken(pin):
+    assert pins.weakness(pin, "+231886100077") is None
+
+
 # --- rate-limit arithmetic -------------------------------------------------------------------
 
 
