@@ -10,6 +10,7 @@ import time
 from collections import deque
 
 from core.jobs import JobQueueUnavailable
+from core.retry import JOB_RETRY
 from core.runtime import Runtime
 
 log = logging.getLogger("soxara.jobs")
@@ -116,7 +117,7 @@ class RQQueue:
 
         self.redis = redis_client(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
-        self._retry = Retry(max=5, interval=[1, 5, 15, 60, 300])
+        self._retry = Retry(max=len(JOB_RETRY.schedule), interval=[int(s) for s in JOB_RETRY.schedule])
         self.outage = Outage("the job queue (Redis)", log, retry_after=ENQUEUE_RETRY_AFTER)
 
     def enqueue(self, job: str, *args, job_id: str | None = None) -> None:

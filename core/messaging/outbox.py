@@ -42,6 +42,7 @@ from core.ids import new_id
 from core.jobs import enqueue_after_commit
 from core.messaging.transports import MessageTransport, TransportError
 from core.phones import normalise_e164
+from core.retry import Backoff
 
 MASK = "••••"  # fixed width: a mask must not tell how long the secret was
 MAX_BODY = 4096  # WhatsApp's limit for one message
@@ -49,8 +50,8 @@ MAX_BODY = 4096  # WhatsApp's limit for one message
 # has not managed to within this long (the job was lost, or the process died).
 GRACE = timedelta(seconds=10)
 # Waits after the 1st, 2nd… failed attempt; after the last one the message is given up.
-BACKOFF = [timedelta(seconds=s) for s in (5, 30, 120, 600, 1800)]
-MAX_ATTEMPTS = len(BACKOFF) + 1
+RETRY = Backoff((5, 30, 120, 600, 1800))
+MAX_ATTEMPTS = RETRY.max_attempts
 REVEAL_WINDOW = timedelta(minutes=15)
 DELIVER_JOB = "workers.messages.deliver"
 
@@ -242,11 +243,12 @@ def _send_rows(uow: UnitOfWork, secret_key: str, transport: MessageTransport, ro
             sid = transport.send(to, real_text)
         except TransportError as e:
             error = str(e)[:300]
-            if e.permanent or attempts + 1 >= MAX_ATTEMPTS:
+            retry_at = None if e.permanent else RETRY.next_attempt_at(attempts + 1, now)
+            if retry_at is None:
                 uow.defer(_SETTLE, _given_up(outcome, attempts + 1, error))
                 continue
             uow.defer(_SETTLE, {**outcome, "status": "failed", "sent_at": None, "error": error,
-                                "next_attempt_at": now + BACKOFF[attempts]})
+                                "next_attempt_at": retry_at})
             held_back.add(to)
             continue
         outcome["provider_sid"] = sid[:64]

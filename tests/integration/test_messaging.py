@@ -133,6 +133,22 @@ def test_attempts_are_bounded(runtime, recorder):
     assert recorder.calls == outbox.MAX_ATTEMPTS
 
 
+def test_retries_follow_the_one_backoff_helper(runtime, recorder, monkeypatch):
+    """Message delivery waits and gives up as its core.retry.Backoff says (it had a
+    BACKOFF list of its own)."""
+    from core.retry import Backoff
+
+    monkeypatch.setattr(outbox, "RETRY", Backoff((7,)))
+    recorder.fail = 100
+    mid = send(runtime, "twice at most")
+    first = row(runtime, mid)
+    assert first.attempts == 1
+    assert timedelta(seconds=7) <= first.next_attempt_at - first.created_at < timedelta(seconds=8)
+    assert worker.retry_due(runtime, first.next_attempt_at) == 0
+    given_up = row(runtime, mid)
+    assert (given_up.status, given_up.attempts, given_up.next_attempt_at) == ("failed", 2, None)
+
+
 def test_a_permanent_failure_gives_up_at_once_and_frees_the_queue(runtime, recorder):
     recorder.fail, recorder.permanent = 1, True
     bad = send(runtime, "to nowhere")
