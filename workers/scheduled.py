@@ -8,8 +8,10 @@ its rows under locks that skip what another worker already holds.
 
 from __future__ import annotations
 
+import importlib
 import logging
 
+from core.tracing import traced
 from workers.context import runtime_for
 
 log = logging.getLogger("soxara.scheduler")
@@ -42,20 +44,24 @@ def tick(runtime=None, now=None) -> dict[str, int]:
     the job that ran the tick fails where its runner shows failures (RQ's failed jobs,
     the in-process runner's log) instead of passing as if all was well.
     """
-    from workers.queue import resolve
-
     rt = runtime_for(runtime)
     done: dict[str, int] = {}
     failed: list[str] = []
-    for path in SWEEPS:
-        try:
-            done[path] = resolve(path)(rt, now)
-        except Exception:
-            log.exception("sweep %s failed", path)
-            failed.append(path)
+    with traced():  # a trace id per tick: its lines, and the jobs its sweeps enqueue, carry it
+        for path in SWEEPS:
+            try:
+                done[path] = _sweep(path)(rt, now)
+            except Exception:
+                log.exception("sweep %s failed", path)
+                failed.append(path)
     if failed:
         raise SweepsFailed(done, failed)
     return done
+
+
+def _sweep(path: str):
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def purge_idempotency_keys(rt, now) -> int:

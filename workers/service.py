@@ -19,6 +19,8 @@ from rq import SimpleWorker
 from rq.exceptions import StopRequested
 
 from core.config import Settings
+from core.jobs import TICK
+from workers.jobs import PERFORM
 from workers.queue import QUEUE_NAME, Outage, redis_client
 
 log = logging.getLogger("soxara.worker")
@@ -36,7 +38,7 @@ def _clock(redis, queue, stop: threading.Event) -> None:
             if redis.set("soxara:tick-lock", "1", nx=True, px=int(TICK_SECONDS * 1000)):
                 # A tick whose sweep fails is a failed job (SweepsFailed), one a second while
                 # it lasts: RQ keeps each an hour, not its default year; the log keeps the trace.
-                queue.enqueue("workers.scheduled.tick", result_ttl=0, failure_ttl=3600)
+                queue.enqueue(PERFORM, TICK, result_ttl=0, failure_ttl=3600, description=TICK)
             outage.recovered()
         except RedisError as e:
             outage.failed(e)

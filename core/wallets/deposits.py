@@ -18,7 +18,7 @@ from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, NotFound
 from core.identity import users
 from core.ids import new_id
-from core.jobs import enqueue_after_commit
+from core.jobs import ADVANCE_DEPOSIT, enqueue_after_commit
 from core.messaging import outbox
 from core.wallets import ledger, wallets
 
@@ -60,7 +60,7 @@ def create(uow: UnitOfWork, rt, *, user_id: str, amount: int, currency: str, met
                 created_at=now, next_check_at=now)
     uow.session.add(d)
     uow.session.flush()
-    enqueue_after_commit(uow, rt.jobs, "workers.deposits.advance", d.id)
+    enqueue_after_commit(uow, rt.jobs, ADVANCE_DEPOSIT, d.id)
     return d
 
 

@@ -9,6 +9,7 @@ import pytest
 from core.db import utcnow
 from core.errors import InvalidInput
 from core.identity import users
+from core.jobs import ADVANCE_DEPOSIT
 from core.wallets import deposits, ledger, wallets
 
 
@@ -65,7 +66,7 @@ def test_a_deposit_whose_enqueue_failed_after_commit_is_settled_by_the_sweep(run
 
     runtime.jobs = jobs = RefusingJobs()
     u, d = _deposit(runtime, "+231881111000")  # committed: the enqueue's failure is not the caller's
-    assert jobs.refused == [("workers.deposits.advance", (d.id,))]
+    assert jobs.refused == [(ADVANCE_DEPOSIT, (d.id,))]
     assert _state(runtime, u, d) == ("pending", None, 0)
     assert deposits.advance_due(runtime) == 1  # due at once: its row says so
     assert _state(runtime, u, d) == ("succeeded", None, 2500)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from core.identity import users
+from core.jobs import TICK
 from core.wallets import deposits
 from workers import context
 from workers.queue import RQQueue
@@ -124,7 +125,7 @@ def test_the_clocks_failed_ticks_are_kept_an_hour_not_a_year(redis_url):
     q = RQQueue(redis_url)
     _clock(q.redis, q.queue, OnePass())
     (job,) = q.queue.jobs
-    assert job.func_name == "workers.scheduled.tick"
+    assert (job.func_name, job.args) == ("workers.jobs.perform", (TICK,))
     assert job.failure_ttl is not None and job.failure_ttl <= 3600
 
 

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from core.jobs import TICK
 from workers import scheduled
 
 BROKEN = "workers.scheduled.expire_transfers"
@@ -59,5 +60,5 @@ def test_the_in_process_runner_goes_on_ticking_after_a_failed_tick(runtime, monk
             assert twice.wait(10), "the runner ticked again after a failed tick"
         finally:
             runner.stop()
-    assert any("workers.scheduled.tick" in r.getMessage() and r.exc_info
+    assert any(TICK in r.getMessage() and r.exc_info
                and isinstance(r.exc_info[1], scheduled.SweepsFailed) for r in caplog.records)
