@@ -7,6 +7,7 @@ import logging
 from core.db import utcnow
 from core.messaging import outbox, transports
 from workers.context import runtime_for
+from workers.scheduled import each_row
 
 log = logging.getLogger("soxara.messages")
 
@@ -49,17 +50,15 @@ def deliver_many(message_ids: list[str], runtime=None) -> int:
     return sent
 
 
-def retry_due(rt, now=None) -> int:
-    """The sweep: deliver for every phone with a message whose (re)try is due."""
-    now = now or utcnow()
+def retry_due(runtime=None, now=None) -> int:
+    """The sweep: deliver for every phone with a message whose (re)try is due, a phone at
+    a time; the count of messages sent."""
+    rt, now = runtime_for(runtime), now or utcnow()
     transport = transport_for(rt)
     with rt.uow() as uow:
         phones = outbox.phones_due(uow, now)
-    sent = 0
-    for phone in phones:
-        with rt.uow() as uow:
-            sent += outbox.deliver_pending(uow, rt.secret_key, transport, phone, now=now)
-            uow.commit()
+    sent = each_row(rt, "message retry", phones,
+                    lambda uow, phone: outbox.deliver_pending(uow, rt.secret_key, transport, phone, now=now))
     with rt.uow() as uow:
         outbox.forget_delivered_copies(uow, now)
         uow.commit()

@@ -2,29 +2,69 @@
 
 Delayed work (a claim window ending, a sandbox deposit settling, a message that failed
 to send) is a row with a due time, not a timer in some process's memory, so it
-survives restarts and any number of workers can sweep at once: each sweep takes
-its rows under locks that skip what another worker already holds.
+survives restarts and any number of workers can sweep at once. A sweep lists its due
+rows' ids, then hands each to a core function in a unit of work of its own (`each_row`);
+that function re-checks its row under the row's lock, so two sweepers, or a sweeper and a
+request, never both act on it. The sweeps of each feature live beside its jobs
+(workers/transfers.py, workers/deposits.py, workers/messages.py).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable, Iterable
 
+from core.db import UnitOfWork
 from core.tracing import traced
 from workers.context import runtime_for
 
 log = logging.getLogger("soxara.scheduler")
 
-# (name, function path) of every sweep; each takes (runtime, now) and returns a count.
+# The function path of every sweep; each takes (runtime, now) and returns a count.
 SWEEPS: list[str] = [
     "workers.scheduled.purge_idempotency_keys",
-    "workers.scheduled.expire_transfers",
-    "workers.scheduled.auto_claim_test_transfers",
-    "workers.scheduled.advance_deposits",
+    "workers.transfers.expire_due",
+    "workers.transfers.auto_claim_due",
+    "workers.deposits.advance_due",
     "workers.messages.retry_due",
     "workers.auth.purge_expired",
 ]
+
+
+class RowsFailed(Exception):
+    """Rows of one sweep raised; each was logged with its id, and the others were done."""
+
+    def __init__(self, what: str, done: int, failed: list[str]):
+        super().__init__(f"{what}: {len(failed)} rows failed ({', '.join(failed[:10])}), {done} done")
+        self.done = done
+        self.failed = failed
+
+
+def each_row(rt, what: str, ids: Iterable[str], handle: Callable[[UnitOfWork, str], int]) -> int:
+    """`handle(uow, id)` for each id, each in a unit of work of its own, committed: the
+    sum of what it returned (whether it acted on its row, or how many things it did).
+    `handle` re-checks its row under the row's lock: another worker may have got there
+    first.
+
+    A row that raises is rolled back, logged with its id (and the tick's trace id) and
+    counted, and the next rows are done all the same: one bad row must not stall its
+    sweep for every row behind it, every tick. RowsFailed then names them, so the tick
+    fails where its runner shows failures."""
+    done, failed = 0, []
+    for row_id in ids:
+        try:
+            with rt.uow() as uow:
+                did = handle(uow, row_id)
+                uow.commit()
+        except Exception:
+            log.exception("%s: %s failed; going on with the next", what, row_id)
+            failed.append(row_id)
+            continue
+        done += int(did)
+    if failed:
+        raise RowsFailed(what, done, failed)
+    return done
 
 
 class SweepsFailed(Exception):
@@ -65,22 +105,7 @@ def _sweep(path: str):
 
 
 def purge_idempotency_keys(rt, now) -> int:
-    return rt.idempotency.purge_expired(now)
-
-
-def expire_transfers(rt, now) -> int:
-    from core.wallets import claims
-
-    return claims.expire_due(rt, now)
-
-
-def auto_claim_test_transfers(rt, now) -> int:
-    from core.wallets import claims
-
-    return claims.auto_claim_due(rt, now)
-
-
-def advance_deposits(rt, now) -> int:
-    from core.wallets import deposits
-
-    return deposits.advance_due(rt, now)
+    with rt.uow() as uow:
+        n = rt.idempotency.purge_expired(uow, now)
+        uow.commit()
+    return n

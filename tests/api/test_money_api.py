@@ -6,6 +6,7 @@ import pytest
 
 from core.wallets import ledger, sandbox
 from tests.conftest import Api, create_merchant, login, set_user_pin, step_up_token
+from workers import transfers as transfer_sweeps
 
 BOB, NEWBIE = "+231881000002", "+231881000009"
 
@@ -128,12 +129,11 @@ def test_expired_claim_is_422(buyer, client, runtime):
     from datetime import timedelta
 
     from core.db import utcnow
-    from core.wallets import claims
     from tests.integration.test_transfers import _sent_to
 
     send(buyer, {"amount": 500, "currency": "USD", "to_phone_number": NEWBIE})
     code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0]
-    claims.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
+    transfer_sweeps.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
     newbie = Api(client, login(client, runtime, NEWBIE)["access_token"])
     r = newbie.post("/v1/transfers/claim", {"claim_code": code})
     assert r.status_code == 422 and r.get_json()["error"]["code"] == "CLAIM_EXPIRED"

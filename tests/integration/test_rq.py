@@ -96,17 +96,16 @@ def test_a_tick_whose_sweep_fails_is_a_failed_rq_job(runtime, redis_url, monkeyp
     """A failing sweep fails the tick's job, so RQ keeps it among its failed jobs.
 
     Guards tick swallowing a sweep's exception (workers/scheduled.py)."""
-    from workers import scheduled
 
     def broken(rt, now):
         raise RuntimeError("the sweep broke")
 
-    monkeypatch.setattr(scheduled, "expire_transfers", broken)
+    monkeypatch.setattr("workers.transfers.expire_due", broken)
     job = _tick_on_rq(runtime, redis_url)
     assert job.get_status() == "failed"
     assert RQQueue(redis_url).queue.failed_job_registry.count == 1
     assert "SweepsFailed" in job.latest_result().exc_string
-    assert "workers.scheduled.expire_transfers" in job.latest_result().exc_string
+    assert "workers.transfers.expire_due" in job.latest_result().exc_string
 
 
 @pytest.mark.redis
