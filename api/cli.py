@@ -14,18 +14,10 @@ from core.config import Settings
 
 
 def _runtime(settings: Settings | None = None, *, jobs: bool = True):
-    from core.runtime import Runtime
+    from workers.runtime import build_runtime
 
-    rt = Runtime(settings or Settings.from_env())
-    if jobs:
-        from workers.queue import queue_for
-
-        q = queue_for(rt)
-        if hasattr(q, "mode"):
-            # A CLI command is short-lived: run what it causes before it exits.
-            q.mode = "eager"
-        rt.jobs = q
-    return rt
+    # A CLI command is short-lived: in process, it runs what it causes before it exits.
+    return build_runtime(settings or Settings.from_env(), jobs="eager" if jobs else None)
 
 
 def _print(obj) -> None:

@@ -246,7 +246,9 @@ def coalesce(jobs: list[Queued]) -> list[Queued]:
     return out
 
 
-def queue_for(runtime: Runtime):
+def queue_for(runtime: Runtime, *, eager: bool = False):
+    """RQ on SOXARA_REDIS_URL, else the in-process runner (eager if asked: a short-lived
+    command runs what it causes before it exits)."""
     if runtime.settings.redis_url:
         return RQQueue(runtime.settings.redis_url)
-    return InProcessRunner(runtime, runtime.settings.inprocess_jobs)
+    return InProcessRunner(runtime, "eager" if eager else runtime.settings.inprocess_jobs)

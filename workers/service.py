@@ -71,12 +71,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     # and 17 jobs/s against 8 ms and 82 jobs/s (a message delivery job, measured). Our jobs
     # are short database and HTTP calls, safe to retry; RQ's job timeout still applies
     # (a signal in this, the main thread).
-    from core.rails import rails_for
     from core.tracing import install_logging
+    from workers.context import set_process_runtime
     from workers.queue import RQQueue
+    from workers.runtime import build_runtime
 
     install_logging()
-    logging.getLogger("soxara.rails").info(rails_for(settings).describe_live())
+    set_process_runtime(build_runtime(settings))  # what the jobs run against; logs what is live
     q = RQQueue(settings.redis_url)  # the clock's: short timeouts
     stop = threading.Event()
     if not burst:

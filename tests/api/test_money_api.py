@@ -294,12 +294,13 @@ def _production_settings(database_url: str):
 @pytest.mark.postgres
 def test_production_refuses_a_live_deposit_with_503_and_writes_nothing(pg_runtime):
     from api.app import create_app
-    from core.runtime import Runtime
     from core.wallets import deposits
     from tests.conftest import signed_in
     from workers.queue import InProcessRunner
+    from workers.runtime import build_runtime
 
-    rt = Runtime(_production_settings(pg_runtime.settings.database_url))
+    # production's settings name Redis, which is not there: jobs run in process here
+    rt = build_runtime(_production_settings(pg_runtime.settings.database_url), jobs=None)
     rt.jobs = InProcessRunner(rt, "eager")
     try:
         from core.identity import users
@@ -332,4 +333,4 @@ def test_the_app_logs_at_start_which_rails_carry_live_money(caplog):
         create_app(_production_settings("postgresql://postgres@127.0.0.1:1/never-connected"))
     said = [r.getMessage() for r in caplog.records if "live" in r.getMessage()]
     assert said == ["rails for live money: mtn_momo off (no real credentials), "
-                    "orange_money off (no real credentials)"], said
+                    "orange_money off (no real credentials); WhatsApp messages through Twilio"], said

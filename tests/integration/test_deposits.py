@@ -84,11 +84,9 @@ def test_unknown_method_is_refused(runtime):
 @pytest.fixture
 def production(runtime):
     """A runtime on the same database with SOXARA_ENV=production's rails (and no real one)."""
-    from core.runtime import Runtime
-    from workers.queue import InProcessRunner
+    from tests.conftest import build_runtime
 
-    rt = Runtime(runtime.settings.with_overrides(env="production"))
-    rt.jobs = InProcessRunner(rt, "eager")
+    rt = build_runtime(runtime.settings.with_overrides(env="production"))
     yield rt
     rt.dispose()
 

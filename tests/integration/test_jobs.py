@@ -14,7 +14,6 @@ from core.messaging import outbox
 from tests.conftest import Api
 from tests.integration.test_messaging import Recorder, row
 from workers import context
-from workers import messages as worker
 from workers.jobs import JOBS, UnknownJob, perform
 
 PHONE = "+231881234567"
@@ -66,7 +65,7 @@ def test_a_job_on_the_runner_thread_logs_with_the_trace_id_of_its_request(runtim
     from tests.processes import wait_for
     from workers.queue import InProcessRunner
 
-    monkeypatch.setattr(worker, "transport_for", lambda rt: Recorder(fail=1))
+    runtime.transport = Recorder(fail=1)
     runner = InProcessRunner(runtime, "thread")
     runtime.jobs = runner
     try:
@@ -88,7 +87,7 @@ def test_a_job_on_an_rq_worker_logs_with_the_trace_id_of_its_request(runtime, cl
 
     from workers.queue import RQQueue
 
-    monkeypatch.setattr(worker, "transport_for", lambda rt: Recorder(fail=1))
+    runtime.transport = Recorder(fail=1)
     q = RQQueue(redis_url)
     q.queue = Queue(f"test-traces-{uuid.uuid4().hex}", connection=q.redis)  # ours alone
     runtime.jobs = q

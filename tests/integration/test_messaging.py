@@ -46,9 +46,11 @@ class NoJobs:
 
 
 @pytest.fixture
-def recorder(monkeypatch):
+def recorder(request):
+    """The transport of the test's runtime (pg_runtime's if it asks for that one)."""
     rec = Recorder()
-    monkeypatch.setattr(worker, "transport_for", lambda rt: rec)
+    rt = request.getfixturevalue("pg_runtime" if "pg_runtime" in request.fixturenames else "runtime")
+    rt.transport = rec
     return rec
 
 
