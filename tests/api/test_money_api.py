@@ -333,4 +333,5 @@ def test_the_app_logs_at_start_which_rails_carry_live_money(caplog):
         create_app(_production_settings("postgresql://postgres@127.0.0.1:1/never-connected"))
     said = [r.getMessage() for r in caplog.records if "live" in r.getMessage()]
     assert said == ["rails for live money: mtn_momo off (no real credentials), "
-                    "orange_money off (no real credentials); WhatsApp messages through Twilio"], said
+                    "orange_money off (no real credentials), card off (no real credentials); "
+                    "WhatsApp messages through Twilio"], said
