@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from core.luhn import luhn_ok
+
 TEST_CARDS = {
     "4242424242424242": ("succeeded", None),
     "4000000000000002": ("failed", "generic_decline"),
@@ -101,14 +103,6 @@ def brand_of(digits: str) -> str:
     if "51" <= digits[:2] <= "55" or "2221" <= digits[:4] <= "2720":
         return "mastercard"
     return "unknown"
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = int(c) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
 
 
 class SandboxCards:
