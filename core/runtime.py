@@ -2,7 +2,7 @@
 
 The web app, the bot, the workers and the CLI all hold one `Runtime`: settings, the
 database, the job queue, and the outside services behind their interfaces (the message
-transport, the payment rails). Which implementation of each is live is decided from the
+transport, the payment rails, the billers). Which implementation of each is live is decided from the
 settings by one function, `workers.runtime.build_runtime`, for every process alike (it
 lives outside core because the RQ queue and Twilio's transport may not be imported here).
 A `Runtime` made directly has only the database: asking it for a service it was not given
@@ -18,6 +18,7 @@ from typing import TypeVar
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
+from core.billers import Billers
 from core.config import Settings
 from core.db import UnitOfWork, make_engine
 from core.idempotency import IdempotencyStore
@@ -31,7 +32,8 @@ T = TypeVar("T")
 
 class Runtime:
     def __init__(self, settings: Settings, jobs: JobQueue | None = None, *,
-                 rails: Rails | None = None, transport: MessageTransport | None = None):
+                 rails: Rails | None = None, transport: MessageTransport | None = None,
+                 billers: Billers | None = None):
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
@@ -39,6 +41,7 @@ class Runtime:
         self._jobs = jobs
         self._rails = rails
         self._transport = transport
+        self._billers = billers
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -57,6 +60,11 @@ class Runtime:
     def rails(self) -> Rails:
         """Which rail carries each method's money in each mode (core/rails)."""
         return _given(self._rails, "payment rails")
+
+    @property
+    def billers(self) -> Billers:
+        """The billers bills are paid to, and the TIMM rail that pays them (core/billers)."""
+        return _given(self._billers, "billers")
 
     @property
     def transport(self) -> MessageTransport:

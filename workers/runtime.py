@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from core.billers import billers_for
 from core.config import Settings
 from core.messaging.transports import MessageTransport, SandboxTransport
 from core.rails import rails_for
@@ -31,7 +32,8 @@ def build_runtime(settings: Settings, *, jobs: Jobs = "default") -> Runtime:
       short-lived command: what it causes is done before it exits);
     - None: no job queue (commands that enqueue nothing).
     """
-    rt = Runtime(settings, rails=rails_for(settings), transport=transport_for(settings))
+    rt = Runtime(settings, rails=rails_for(settings), transport=transport_for(settings),
+                 billers=billers_for(settings))
     if jobs is not None:
         from workers.queue import queue_for
 
@@ -53,4 +55,4 @@ def transport_for(settings: Settings) -> MessageTransport:
 def describe(rt: Runtime) -> str:
     """The start line: what carries live money, and where messages go."""
     transport = "the sandbox (nothing leaves)" if isinstance(rt.transport, SandboxTransport) else "Twilio"
-    return f"{rt.rails.describe_live()}; WhatsApp messages through {transport}"
+    return f"{rt.rails.describe_live()}; {rt.billers.describe_live()}; WhatsApp messages through {transport}"

@@ -334,4 +334,5 @@ def test_the_app_logs_at_start_which_rails_carry_live_money(caplog):
     said = [r.getMessage() for r in caplog.records if "live" in r.getMessage()]
     assert said == ["rails for live money: mtn_momo off (no real credentials), "
                     "orange_money off (no real credentials), card off (no real credentials); "
+                    "billers (LEC, LWSC) over TIMM for live money: off (no real credentials); "
                     "WhatsApp messages through Twilio"], said

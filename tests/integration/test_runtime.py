@@ -35,7 +35,7 @@ def test_a_runtime_made_without_the_builder_has_no_outside_service(settings_here
     sandbox that a production process never meant to use."""
     rt = Runtime(settings_here)
     try:
-        for service in ("transport", "rails", "jobs"):
+        for service in ("transport", "rails", "billers", "jobs"):
             with pytest.raises(RuntimeError, match="this runtime has no"):
                 getattr(rt, service)
     finally:
@@ -81,3 +81,18 @@ def test_message_deliveries_go_through_the_runtimes_transport(runtime):
         outbox.send_whatsapp(uow, runtime, "+231881234567", "hello")
         uow.commit()
     assert Counting.sent == 1
+
+
+def test_the_runtime_holds_the_billers_of_the_settings(settings_here):
+    import json
+
+    from core.billers import DEFAULT_BILLERS
+    from core.billers.sandbox import SandboxTimm
+
+    lec_only = json.dumps([DEFAULT_BILLERS[0].as_dict()])
+    rt = builder.build_runtime(settings_here.with_overrides(billers=lec_only), jobs=None)
+    try:
+        assert [b.code for b in rt.billers.catalog] == ["LEC"]
+        assert isinstance(rt.billers.rail(livemode=False), SandboxTimm)
+    finally:
+        rt.dispose()
