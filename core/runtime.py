@@ -2,7 +2,7 @@
 
 The web app, the bot, the workers and the CLI all hold one `Runtime`: settings, the
 database, the job queue, and the outside services behind their interfaces (the message
-transport, the payment rails, the billers). Which implementation of each is live is decided from the
+transport, the payment rails, the billers, the webhook sender). Which implementation of each is live is decided from the
 settings by one function, `workers.runtime.build_runtime`, for every process alike (it
 lives outside core because the RQ queue and Twilio's transport may not be imported here).
 A `Runtime` made directly has only the database: asking it for a service it was not given
@@ -25,6 +25,7 @@ from core.idempotency import IdempotencyStore
 from core.jobs import JobQueue
 from core.messaging.transports import MessageTransport
 from core.rails import Rails
+from core.webhooks.sender import WebhookSender
 
 log = logging.getLogger("soxara.runtime")
 T = TypeVar("T")
@@ -33,7 +34,7 @@ T = TypeVar("T")
 class Runtime:
     def __init__(self, settings: Settings, jobs: JobQueue | None = None, *,
                  rails: Rails | None = None, transport: MessageTransport | None = None,
-                 billers: Billers | None = None):
+                 billers: Billers | None = None, webhooks: WebhookSender | None = None):
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
@@ -42,6 +43,7 @@ class Runtime:
         self._rails = rails
         self._transport = transport
         self._billers = billers
+        self._webhooks = webhooks
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -65,6 +67,15 @@ class Runtime:
     def billers(self) -> Billers:
         """The billers bills are paid to, and the TIMM rail that pays them (core/billers)."""
         return _given(self._billers, "billers")
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        """What POSTs webhook deliveries to merchants' endpoints (core/webhooks/sender.py)."""
+        return _given(self._webhooks, "webhook sender")
+
+    @webhooks.setter
+    def webhooks(self, sender: WebhookSender) -> None:
+        self._webhooks = sender
 
     @property
     def transport(self) -> MessageTransport:

@@ -17,6 +17,7 @@ from core.config import Settings
 from core.messaging.transports import MessageTransport, SandboxTransport
 from core.rails import rails_for
 from core.runtime import Runtime
+from workers.webhook_sender import HttpWebhookSender
 
 log = logging.getLogger("soxara.runtime")
 
@@ -33,7 +34,7 @@ def build_runtime(settings: Settings, *, jobs: Jobs = "default") -> Runtime:
     - None: no job queue (commands that enqueue nothing).
     """
     rt = Runtime(settings, rails=rails_for(settings), transport=transport_for(settings),
-                 billers=billers_for(settings))
+                 billers=billers_for(settings), webhooks=HttpWebhookSender())
     if jobs is not None:
         from workers.queue import queue_for
 

@@ -35,7 +35,7 @@ def test_a_runtime_made_without_the_builder_has_no_outside_service(settings_here
     sandbox that a production process never meant to use."""
     rt = Runtime(settings_here)
     try:
-        for service in ("transport", "rails", "billers", "jobs"):
+        for service in ("transport", "rails", "billers", "webhooks", "jobs"):
             with pytest.raises(RuntimeError, match="this runtime has no"):
                 getattr(rt, service)
     finally:
@@ -94,5 +94,18 @@ def test_the_runtime_holds_the_billers_of_the_settings(settings_here):
     try:
         assert [b.code for b in rt.billers.catalog] == ["LEC"]
         assert isinstance(rt.billers.rail(livemode=False), SandboxTimm)
+    finally:
+        rt.dispose()
+
+
+def test_the_runtime_sends_webhooks_over_http_and_a_test_may_swap_in_a_recorder(settings_here):
+    from core.webhooks.sender import RecordingSender
+    from workers.webhook_sender import HttpWebhookSender
+
+    rt = builder.build_runtime(settings_here, jobs=None)
+    try:
+        assert isinstance(rt.webhooks, HttpWebhookSender)
+        rt.webhooks = RecordingSender()
+        assert rt.webhooks.send("https://example.test/h", {}, b"{}", 10).ok
     finally:
         rt.dispose()
