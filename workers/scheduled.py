@@ -15,7 +15,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable
 
-from core.db import UnitOfWork
+from core.db import UnitOfWork, database_unavailable
 from core.tracing import traced
 from workers.context import runtime_for
 
@@ -50,14 +50,17 @@ def each_row(rt, what: str, ids: Iterable[str], handle: Callable[[UnitOfWork, st
     A row that raises is rolled back, logged with its id (and the tick's trace id) and
     counted, and the next rows are done all the same: one bad row must not stall its
     sweep for every row behind it, every tick. RowsFailed then names them, so the tick
-    fails where its runner shows failures."""
+    fails where its runner shows failures. A database that is down is no row's fault:
+    that stops the sweep at once (a conflict, such as a deadlock, is the row's)."""
     done, failed = 0, []
     for row_id in ids:
         try:
             with rt.uow() as uow:
                 did = handle(uow, row_id)
                 uow.commit()
-        except Exception:
+        except Exception as e:
+            if database_unavailable(e) == "down":
+                raise  # no row's fault: every later row would wait out the same outage
             log.exception("%s: %s failed; going on with the next", what, row_id)
             failed.append(row_id)
             continue

@@ -101,3 +101,25 @@ def test_a_row_that_raises_is_logged_and_its_sweep_goes_on_with_the_next_rows(ru
         assert row_line.trace_id.startswith("trc_")
         traces.append(row_line.trace_id)
     assert traces[0] != traces[1], "each tick has a trace id of its own"
+
+
+@pytest.mark.postgres
+def test_a_sweep_stops_at_its_first_row_when_the_database_is_down(pg_runtime):
+    """A row that raises is skipped, but a database that does not answer is no row's
+    fault: every later row would wait out the same outage (up to the 5 s connect timeout
+    each, 200 rows a sweep), so the sweep stops and the tick reports it."""
+    from sqlalchemy import text
+
+    from tests.conftest import database_down
+
+    tried = []
+
+    def handle(uow, row_id):
+        tried.append(row_id)
+        uow.session.execute(text("SELECT 1"))
+        return 1
+
+    with database_down(pg_runtime), pytest.raises(Exception) as stopped:
+        scheduled.each_row(pg_runtime, "rows", ["r1", "r2", "r3"], handle)
+    assert tried == ["r1"]
+    assert not isinstance(stopped.value, scheduled.RowsFailed), "the outage itself, not a row's failure"
