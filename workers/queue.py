@@ -11,7 +11,7 @@ from collections import deque
 from core.jobs import TICK, JobQueueUnavailable
 from core.retry import JOB_RETRY
 from core.runtime import Runtime
-from core.tracing import current_trace_id
+from core.tracing import current_trace_id, traced
 from workers.jobs import BATCHES, PERFORM, perform
 
 log = logging.getLogger("soxara.jobs")
@@ -172,13 +172,14 @@ class InProcessRunner:
         self._q.put((job, args, current_trace_id()))
 
     def _run(self, job: str, args, trace_id: str | None) -> None:
-        try:
-            perform(job, *args, trace_id=trace_id, runtime=self.runtime)
-        except Exception as e:
-            # The scheduler's sweeps pick up whatever a failed job left undone.
-            log.exception("job %s%r failed", job, args)
-            if self.mode == "eager":
-                self.failures.append((job, args, e))
+        with traced(trace_id) as trace_id:  # the job's failure too is logged under its trace id
+            try:
+                perform(job, *args, trace_id=trace_id, runtime=self.runtime)
+            except Exception as e:
+                # The scheduler's sweeps pick up whatever a failed job left undone.
+                log.exception("job %s%r failed", job, args)
+                if self.mode == "eager":
+                    self.failures.append((job, args, e))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -73,8 +73,9 @@ def each_row(rt, what: str, ids: Iterable[str], handle: Callable[[UnitOfWork, st
 class SweepsFailed(Exception):
     """Sweeps of one tick raised; each was logged with its traceback, and the others ran."""
 
-    def __init__(self, done: dict[str, int], failed: list[str]):
-        super().__init__(f"{len(failed)} of {len(done) + len(failed)} sweeps failed: {', '.join(failed)}")
+    def __init__(self, done: dict[str, int], failed: list[str], trace_id: str = "-"):
+        super().__init__(f"{len(failed)} of {len(done) + len(failed)} sweeps failed: {', '.join(failed)} "
+                         f"(the tick's trace {trace_id})")
         self.done = done
         self.failed = failed
 
@@ -90,7 +91,9 @@ def tick(runtime=None, now=None) -> dict[str, int]:
     rt = runtime_for(runtime)
     done: dict[str, int] = {}
     failed: list[str] = []
-    with traced():  # a trace id per tick: its lines, and the jobs its sweeps enqueue, carry it
+    # A trace id of its own per tick: its lines, and the jobs its sweeps enqueue, carry it;
+    # SweepsFailed names it, for the runner that logs the failed tick under the job's id.
+    with traced() as trace_id:
         for path in SWEEPS:
             try:
                 done[path] = _sweep(path)(rt, now)
@@ -98,7 +101,7 @@ def tick(runtime=None, now=None) -> dict[str, int]:
                 log.exception("sweep %s failed", path)
                 failed.append(path)
     if failed:
-        raise SweepsFailed(done, failed)
+        raise SweepsFailed(done, failed, trace_id)
     return done
 
 

@@ -102,3 +102,24 @@ def test_a_job_on_an_rq_worker_logs_with_the_trace_id_of_its_request(runtime, cl
     assert row(runtime, _the_code_message(runtime)).attempts == 1
     (line,) = _failed_delivery_lines(caplog)
     assert line.trace_id == trace_id != "-"
+
+
+def test_the_runner_logs_a_failed_job_under_the_trace_id_it_carried(runtime, monkeypatch, caplog):
+    from core.tracing import install_logging, traced
+    from tests.processes import wait_for
+    from workers.queue import InProcessRunner
+
+    def broken(deposit_id, runtime=None):
+        raise RuntimeError("a bug in the job")
+
+    install_logging()
+    monkeypatch.setitem(JOBS, jobs.ADVANCE_DEPOSIT, broken)
+    runner = InProcessRunner(runtime, "thread")
+    try:
+        with caplog.at_level(logging.ERROR, logger="soxara.jobs"), traced("trc_from_the_request"):
+            runner.enqueue(jobs.ADVANCE_DEPOSIT, "dep_1")
+            wait_for(lambda: any("failed" in r.getMessage() for r in caplog.records), "the job to fail")
+    finally:
+        runner.stop()
+    (line,) = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert line.trace_id == "trc_from_the_request"

@@ -98,7 +98,7 @@ def test_a_row_that_raises_is_logged_and_its_sweep_goes_on_with_the_next_rows(ru
             assert ledger.check(uow) == []
         assert failed.value.failed == ["workers.transfers.expire_due"], "the tick still reports it"
         (row_line,) = [r for r in caplog.records if first.id in r.getMessage() and r.exc_info]
-        assert row_line.trace_id.startswith("trc_")
+        assert row_line.trace_id.startswith("trc_") and row_line.trace_id in str(failed.value)
         traces.append(row_line.trace_id)
     assert traces[0] != traces[1], "each tick has a trace id of its own"
 
