@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 from flask import Flask, g
 
@@ -36,15 +35,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["SOXARA_SETTINGS"] = settings
 
     if runtime is None:
-        from workers.queue import queue_for
+        from workers.runtime import build_runtime
 
-        runtime = Runtime(settings)
-        runtime.jobs = queue_for(runtime)
+        runtime = build_runtime(settings)
         start = getattr(runtime.jobs, "start", None)
         if start:
             start()
     app.extensions["soxara"] = runtime
-    logging.getLogger("soxara.rails").info(runtime.rails.describe_live())
 
     @app.before_request
     def _trace():

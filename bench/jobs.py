@@ -73,10 +73,10 @@ def main(argv=None) -> int:
     from rq import SimpleWorker, Worker
 
     from core.config import Settings
-    from core.runtime import Runtime
+    from workers.runtime import build_runtime
 
     with BenchDatabase() as url:
-        rt = Runtime(Settings.from_env({**bench_env(url, new_secret()), "SOXARA_REDIS_URL": REDIS_URL}))
+        rt = build_runtime(Settings.from_env({**bench_env(url, new_secret()), "SOXARA_REDIS_URL": REDIS_URL}))
         try:
             forking, simple = run(Worker, rt, args.messages), run(SimpleWorker, rt, args.messages)
         finally:

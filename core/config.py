@@ -31,6 +31,8 @@ class Settings:
     # default) or "eager" (right after the transaction commits, in the caller's thread;
     # tests use it so that what a request caused is visible when the request returns).
     inprocess_jobs: str = "thread"
+    # The billers `GET /v1/billers` lists, as JSON (core/billers); unset: LEC and LWSC.
+    billers: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -74,6 +76,7 @@ class Settings:
             claim_window_hours=int(e.get("SOXARA_CLAIM_WINDOW_HOURS", "168")),
             trusted_proxies=int(e.get("SOXARA_TRUSTED_PROXIES", "0")),
             inprocess_jobs=e.get("SOXARA_INPROCESS_JOBS", "thread"),
+            billers=e.get("SOXARA_BILLERS") or None,
         )
         s.check()
         return s
@@ -95,3 +98,6 @@ class Settings:
                 raise ConfigError("production needs SOXARA_TWILIO_ACCOUNT_SID to send WhatsApp messages")
         if self.inprocess_jobs not in ("thread", "eager"):
             raise ConfigError("SOXARA_INPROCESS_JOBS must be thread or eager")
+        from core.billers import catalog
+
+        catalog(self)  # a malformed SOXARA_BILLERS refuses to start

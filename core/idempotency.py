@@ -240,10 +240,9 @@ class IdempotencyStore:
             rows = uow.run(_LOOKUP, {"scope": scope, "key": key, "now": utcnow()})
         return self._stored(fp, rows[0]) if rows else None
 
-    def purge_expired(self, now: datetime | None = None) -> int:
-        with UnitOfWork(self._factory) as uow:
-            res = uow.session.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= (now or utcnow()))
-            )
-            uow.commit()
-            return rowcount(res)
+    def purge_expired(self, uow: UnitOfWork, now: datetime | None = None) -> int:
+        """Forget records past their 24 h, in the caller's unit of work (the sweep's)."""
+        res = uow.session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= (now or utcnow()))
+        )
+        return rowcount(res)

@@ -1,8 +1,10 @@
 """How the domain asks for work to happen later, without knowing who runs it.
 
-Core names a job by its dotted path (`"workers.messages.deliver"`) and gives it ids,
-never objects. Production runs jobs on RQ workers; the embedded default runs them in
-this process. Either way a job is only handed over after its transaction commits.
+Core names a job by one of the names below and gives it ids, never objects; workers/jobs.py
+maps each name to the function that does it (`JOBS`), and both queues (RQ in production,
+the in-process runner in the embedded default) run jobs through that registry. A job is
+only handed over after its transaction commits, and carries the trace id of what
+enqueued it (core/tracing.py): its log lines are found with the request's.
 
 The rule: `enqueue_after_commit` is only for work that a row with a due time also
 records, so that a sweep of the scheduler's tick finds it when the job is lost. A job is
@@ -11,10 +13,11 @@ enqueue fails after the transaction has committed, and the caller is answered wi
 outcome all the same) and when Redis restarts empty (it keeps nothing on disk). Today's
 jobs and the rows that back them:
 
-- `workers.messages.deliver`: `outbound_messages.next_attempt_at`, due `GRACE` after the
-  message was written (`workers.messages.retry_due` sends it);
-- `workers.deposits.advance`: `deposits.next_check_at`, due at once
-  (`core.wallets.deposits.advance_due` asks the rail).
+- `DELIVER_MESSAGE`: `outbound_messages.next_attempt_at`, due `GRACE` after the message
+  was written (the sweep `workers.messages.retry_due` sends it);
+- `ADVANCE_DEPOSIT`: `deposits.next_check_at`, due at once (the sweep
+  `workers.deposits.advance_due` asks the rail);
+- `TICK`: the scheduler's tick itself, run every second by whichever runner is there.
 """
 
 from __future__ import annotations
@@ -23,6 +26,18 @@ import logging
 from typing import Protocol
 
 log = logging.getLogger("soxara.jobs")
+
+
+# Every job's name, and the ids core passes it, in order: what its function in
+# workers/jobs.py must take (a test checks each resolves and takes them).
+DELIVER_MESSAGE = "messages.deliver"
+ADVANCE_DEPOSIT = "deposits.advance"
+TICK = "scheduler.tick"
+ARGUMENTS: dict[str, tuple[str, ...]] = {
+    DELIVER_MESSAGE: ("message_id",),
+    ADVANCE_DEPOSIT: ("deposit_id",),
+    TICK: (),
+}
 
 
 class JobQueueUnavailable(Exception):
@@ -36,6 +51,10 @@ class JobQueue(Protocol):
 def enqueue_after_commit(uow, jobs: JobQueue, job: str, *args, job_id: str | None = None) -> None:
     """Hand `job(*args)` to `jobs` once `uow` commits (never if it rolls back). Only for
     work a row with a due time also records: see the module's docstring."""
+    expected = ARGUMENTS.get(job)
+    if expected is None or len(expected) != len(args):
+        # A bug in the caller, raised in its transaction: not a job lost after the commit.
+        raise ValueError(f"no job {job!r} takes {len(args)} arguments")
 
     def enqueue() -> None:
         try:

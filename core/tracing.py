@@ -2,7 +2,8 @@
 
 Here in core, with no Flask in it, so that anything that logs (the API, the bot, the
 workers, the CLI) stamps its lines the same way; the API sets a new id per request
-(api/app.py) and puts it on the response (api/envelope.py).
+(api/app.py) and puts it on the response (api/envelope.py). Jobs carry the id of what
+enqueued them, and the workers run them under it (`traced`, workers/jobs.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="-")
 
@@ -22,6 +25,20 @@ def new_trace_id() -> str:
 
 def current_trace_id() -> str:
     return _trace_id.get()
+
+
+@contextmanager
+def traced(trace_id: str | None = None) -> Iterator[str]:
+    """Inside, log lines carry `trace_id` (a new one when None or unset "-"); after, the
+    id from before. A job runs under the trace id of whatever enqueued it (a request, a
+    tick), so its lines can be found with the request's; each tick of the scheduler
+    gets its own."""
+    tid = trace_id if trace_id and trace_id != "-" else "trc_" + uuid.uuid4().hex
+    token = _trace_id.set(tid)
+    try:
+        yield tid
+    finally:
+        _trace_id.reset(token)
 
 
 class TraceIdFilter(logging.Filter):

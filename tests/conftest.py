@@ -82,10 +82,9 @@ _EAGER_RUNNERS: list = []
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from workers.queue import queue_for
+    from workers.runtime import build_runtime as build
 
-    rt = Runtime(settings)
-    rt.jobs = queue_for(rt)
+    rt = build(settings)
     if getattr(rt.jobs, "mode", None) == "eager":
         _EAGER_RUNNERS.append(rt.jobs)
     return rt

@@ -95,7 +95,7 @@ class RedisServer:
 
 _RECORDING_WORKER = """
 import json, os, sys
-from workers import messages
+from workers import runtime
 
 class Recording:
     keeps_delivered_copy = False
@@ -111,7 +111,7 @@ class Recording:
         return "SMrecorded"
 
 recording = Recording(os.environ["SOXARA_TEST_SENT_LOG"])
-messages.transport_for = lambda rt: recording
+runtime.transport_for = lambda settings: recording
 from api.cli import main
 sys.exit(main(["worker"]))
 """

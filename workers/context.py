@@ -1,7 +1,8 @@
 """The runtime a job runs against.
 
 The in-process runner passes its own runtime to each job; an RQ worker process builds
-one from the environment the first time a job asks for it.
+one from the environment (workers/runtime.py) when `soxara worker` starts, or the first
+time a job asks for it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,9 @@ def runtime_for(given: Runtime | None) -> Runtime:
         return given
     with _lock:
         if _runtime is None:
-            from workers.queue import queue_for
+            from workers.runtime import build_runtime
 
-            rt = Runtime(Settings.from_env())
-            rt.jobs = queue_for(rt)
-            _runtime = rt
+            _runtime = build_runtime(Settings.from_env())
         return _runtime
 
 

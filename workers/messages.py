@@ -1,30 +1,15 @@
-"""Delivering outbound WhatsApp messages (core/messaging/outbox.py) through the configured transport."""
+"""Delivering outbound WhatsApp messages (core/messaging/outbox.py) through the runtime's transport."""
 
 from __future__ import annotations
 
 import logging
 
 from core.db import utcnow
-from core.messaging import outbox, transports
+from core.messaging import outbox
 from workers.context import runtime_for
+from workers.scheduled import each_row
 
 log = logging.getLogger("soxara.messages")
-
-_twilio: dict[tuple, transports.MessageTransport] = {}
-
-
-def transport_for(rt) -> transports.MessageTransport:
-    """Twilio when SOXARA_TWILIO_ACCOUNT_SID is set, else the sandbox (which sends nothing)."""
-    s = rt.settings
-    if not s.twilio_account_sid:
-        return transports.SandboxTransport()
-    key = (s.twilio_account_sid, s.twilio_auth_token, s.whatsapp_number)
-    if key not in _twilio:
-        from workers.twilio_transport import TwilioTransport
-
-        _twilio[key] = TwilioTransport(*key)
-    return _twilio[key]
-
 
 def deliver(message_id: str, runtime=None) -> int:
     """Send one message, and any older one to the same phone still waiting, in order.
@@ -40,7 +25,7 @@ def deliver_many(message_ids: list[str], runtime=None) -> int:
     """`deliver` for many messages at once, a transaction per DELIVER_BATCH of them: what
     the in-process runner calls with the deliveries queued while it was busy."""
     rt = runtime_for(runtime)
-    transport, sent = transport_for(rt), 0
+    transport, sent = rt.transport, 0
     for i in range(0, len(message_ids), outbox.DELIVER_BATCH):
         with rt.uow() as uow:
             sent += outbox.deliver_up_to(uow, rt.secret_key, transport,
@@ -49,17 +34,15 @@ def deliver_many(message_ids: list[str], runtime=None) -> int:
     return sent
 
 
-def retry_due(rt, now=None) -> int:
-    """The sweep: deliver for every phone with a message whose (re)try is due."""
-    now = now or utcnow()
-    transport = transport_for(rt)
+def retry_due(runtime=None, now=None) -> int:
+    """The sweep: deliver for every phone with a message whose (re)try is due, a phone at
+    a time; the count of messages sent."""
+    rt, now = runtime_for(runtime), now or utcnow()
+    transport = rt.transport
     with rt.uow() as uow:
         phones = outbox.phones_due(uow, now)
-    sent = 0
-    for phone in phones:
-        with rt.uow() as uow:
-            sent += outbox.deliver_pending(uow, rt.secret_key, transport, phone, now=now)
-            uow.commit()
+    sent = each_row(rt, "message retry", phones,
+                    lambda uow, phone: outbox.deliver_pending(uow, rt.secret_key, transport, phone, now=now))
     with rt.uow() as uow:
         outbox.forget_delivered_copies(uow, now)
         uow.commit()

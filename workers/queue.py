@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import queue
 import threading
 import time
 from collections import deque
 
-from core.jobs import JobQueueUnavailable
+from core.jobs import TICK, JobQueueUnavailable
+from core.retry import JOB_RETRY
 from core.runtime import Runtime
+from core.tracing import current_trace_id, traced
+from workers.jobs import BATCHES, PERFORM, perform
 
 log = logging.getLogger("soxara.jobs")
 QUEUE_NAME = "soxara"
 TICK_SECONDS = 1.0
-# Jobs of one argument that the in-process runner may run many at once: queued back to
-# back, they become one call of the batch job with the list of their arguments.
-BATCHES = {"workers.messages.deliver": "workers.messages.deliver_many"}
 MAX_COALESCED = 256
 # How long the runner waits for more of a batchable job before running what it has: a
 # WhatsApp message is none the worse for 50 ms, and under load a batch of several costs
 # little more than a batch of one.
 LINGER_SECONDS = 0.05
-
-
-def resolve(job: str):
-    module, _, name = job.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 class Outage:
@@ -116,7 +110,7 @@ class RQQueue:
 
         self.redis = redis_client(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
-        self._retry = Retry(max=5, interval=[1, 5, 15, 60, 300])
+        self._retry = Retry(max=len(JOB_RETRY.schedule), interval=[int(s) for s in JOB_RETRY.schedule])
         self.outage = Outage("the job queue (Redis)", log, retry_after=ENQUEUE_RETRY_AFTER)
 
     def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
@@ -128,8 +122,10 @@ class RQQueue:
             raise JobQueueUnavailable("not tried: Redis failed a moment ago")
         try:
             # Jobs are written to be safe to run twice (they act on rows, by id, under
-            # row locks), so at-least-once delivery with retries is what we want.
-            self.queue.enqueue(job, *args, job_id=job_id, retry=self._retry)
+            # row locks), so at-least-once delivery with retries is what we want. The
+            # dispatcher runs it under the trace id of whatever enqueued it.
+            self.queue.enqueue(PERFORM, job, *args, trace_id=current_trace_id(), job_id=job_id,
+                               retry=self._retry, description=f"{job}{args!r}")
         except RedisError as e:  # unreachable, silent, or refusing writes (out of memory…)
             self.outage.failed(e)
             raise JobQueueUnavailable(f"{type(e).__name__}: {e}") from e
@@ -168,20 +164,22 @@ class InProcessRunner:
         self.failures: deque[tuple[str, tuple, Exception]] = deque(maxlen=100)
 
     def enqueue(self, job: str, *args, job_id: str | None = None) -> None:
+        # The job runs under the trace id of what enqueued it, here or on the thread.
         if self.mode == "eager":
-            self._run(job, args)
+            self._run(job, args, current_trace_id())
             return
         self._ensure_thread()
-        self._q.put((job, args))
+        self._q.put((job, args, current_trace_id()))
 
-    def _run(self, job: str, args) -> None:
-        try:
-            resolve(job)(*args, runtime=self.runtime)
-        except Exception as e:
-            # The scheduler's sweeps pick up whatever a failed job left undone.
-            log.exception("job %s%r failed", job, args)
-            if self.mode == "eager":
-                self.failures.append((job, args, e))
+    def _run(self, job: str, args, trace_id: str | None) -> None:
+        with traced(trace_id) as trace_id:  # the job's failure too is logged under its trace id
+            try:
+                perform(job, *args, trace_id=trace_id, runtime=self.runtime)
+            except Exception as e:
+                # The scheduler's sweeps pick up whatever a failed job left undone.
+                log.exception("job %s%r failed", job, args)
+                if self.mode == "eager":
+                    self.failures.append((job, args, e))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -218,10 +216,10 @@ class InProcessRunner:
                     jobs.append(self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait())
                 except queue.Empty:
                     break
-            for job, args in coalesce(jobs):
-                self._run(job, args)
+            for job, args, trace_id in coalesce(jobs):
+                self._run(job, args, trace_id)
             if time.monotonic() >= next_tick:
-                self._run("workers.scheduled.tick", ())
+                self._run(TICK, (), None)  # each tick has a trace id of its own
                 next_tick = time.monotonic() + TICK_SECONDS
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -231,21 +229,27 @@ class InProcessRunner:
             self._thread.join(timeout)
 
 
-def coalesce(jobs: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
-    """`jobs` in order, with each run of one batchable job (BATCHES) made one call."""
-    out: list[tuple[str, tuple]] = []
-    for job, args in jobs:
+Queued = tuple[str, tuple, str | None]  # (job, args, trace id)
+
+
+def coalesce(jobs: list[Queued]) -> list[Queued]:
+    """`jobs` in order, with each run of one batchable job (BATCHES) made one call. A
+    batch runs under the trace id of its first job (one transaction serves them all)."""
+    out: list[Queued] = []
+    for job, args, trace_id in jobs:
         batch = BATCHES.get(job)
         if batch is not None and out and out[-1][0] == batch:
             out[-1][1][0].append(args[0])
         elif batch is not None:
-            out.append((batch, ([args[0]],)))
+            out.append((batch, ([args[0]],), trace_id))
         else:
-            out.append((job, args))
+            out.append((job, args, trace_id))
     return out
 
 
-def queue_for(runtime: Runtime):
+def queue_for(runtime: Runtime, *, eager: bool = False):
+    """RQ on SOXARA_REDIS_URL, else the in-process runner (eager if asked: a short-lived
+    command runs what it causes before it exits)."""
     if runtime.settings.redis_url:
         return RQQueue(runtime.settings.redis_url)
-    return InProcessRunner(runtime, runtime.settings.inprocess_jobs)
+    return InProcessRunner(runtime, "eager" if eager else runtime.settings.inprocess_jobs)

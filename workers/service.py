@@ -19,6 +19,8 @@ from rq import SimpleWorker
 from rq.exceptions import StopRequested
 
 from core.config import Settings
+from core.jobs import TICK
+from workers.jobs import PERFORM
 from workers.queue import QUEUE_NAME, Outage, redis_client
 
 log = logging.getLogger("soxara.worker")
@@ -36,7 +38,7 @@ def _clock(redis, queue, stop: threading.Event) -> None:
             if redis.set("soxara:tick-lock", "1", nx=True, px=int(TICK_SECONDS * 1000)):
                 # A tick whose sweep fails is a failed job (SweepsFailed), one a second while
                 # it lasts: RQ keeps each an hour, not its default year; the log keeps the trace.
-                queue.enqueue("workers.scheduled.tick", result_ttl=0, failure_ttl=3600)
+                queue.enqueue(PERFORM, TICK, result_ttl=0, failure_ttl=3600, description=TICK)
             outage.recovered()
         except RedisError as e:
             outage.failed(e)
@@ -69,12 +71,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     # and 17 jobs/s against 8 ms and 82 jobs/s (a message delivery job, measured). Our jobs
     # are short database and HTTP calls, safe to retry; RQ's job timeout still applies
     # (a signal in this, the main thread).
-    from core.rails import rails_for
     from core.tracing import install_logging
+    from workers.context import set_process_runtime
     from workers.queue import RQQueue
+    from workers.runtime import build_runtime
 
     install_logging()
-    logging.getLogger("soxara.rails").info(rails_for(settings).describe_live())
+    set_process_runtime(build_runtime(settings))  # what the jobs run against; logs what is live
     q = RQQueue(settings.redis_url)  # the clock's: short timeouts
     stop = threading.Event()
     if not burst:

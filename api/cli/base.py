@@ -18,15 +18,9 @@ def runtime(settings: Settings | None = None, *, jobs: bool = True) -> Runtime:
     """A runtime from the environment's settings. With `jobs`, a job queue whose
     in-process runner runs eagerly: a command is short-lived, so what it causes runs
     before it exits."""
-    rt = Runtime(settings or Settings.from_env())
-    if jobs:
-        from workers.queue import queue_for
+    from workers.runtime import build_runtime
 
-        q = queue_for(rt)
-        if hasattr(q, "mode"):
-            q.mode = "eager"
-        rt.jobs = q
-    return rt
+    return build_runtime(settings or Settings.from_env(), jobs="eager" if jobs else None)
 
 
 def print_json(obj: Created) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.ids import new_id
+from core.luhn import luhn_ok
 
 MASK = "••••"
 # Longest body the transcript keeps; WhatsApp allows 4,096 characters, support needs less.
@@ -93,20 +94,12 @@ class InboundMessage(Base):
 # --- masking -----------------------------------------------------------------------------
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
 def mask_cards(text: str) -> str:
     """Anything shaped like a card number becomes `••••4242` (the last four, as receipts do)."""
 
     def repl(m: re.Match) -> str:
         digits = re.sub(r"\D", "", m.group(0))
-        return MASK + digits[-4:] if _luhn(digits) else m.group(0)
+        return MASK + digits[-4:] if luhn_ok(digits) else m.group(0)
 
     return _CARD_RUN.sub(repl, text)
 

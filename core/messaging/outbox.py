@@ -21,6 +21,7 @@ one that fails, so a later message never overtakes an earlier one that is being 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,9 +40,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.crypto import Sealer
 from core.db import Base, Seq, Statement, UnitOfWork, UTCDateTime, rowcount, utcnow
 from core.ids import new_id
-from core.jobs import enqueue_after_commit
+from core.jobs import DELIVER_MESSAGE, enqueue_after_commit
 from core.messaging.transports import MessageTransport, TransportError
 from core.phones import normalise_e164
+from core.retry import Backoff
+
+log = logging.getLogger("soxara.messages")
 
 MASK = "••••"  # fixed width: a mask must not tell how long the secret was
 MAX_BODY = 4096  # WhatsApp's limit for one message
@@ -49,10 +53,9 @@ MAX_BODY = 4096  # WhatsApp's limit for one message
 # has not managed to within this long (the job was lost, or the process died).
 GRACE = timedelta(seconds=10)
 # Waits after the 1st, 2nd… failed attempt; after the last one the message is given up.
-BACKOFF = [timedelta(seconds=s) for s in (5, 30, 120, 600, 1800)]
-MAX_ATTEMPTS = len(BACKOFF) + 1
+RETRY = Backoff((5, 30, 120, 600, 1800))
+MAX_ATTEMPTS = RETRY.max_attempts
 REVEAL_WINDOW = timedelta(minutes=15)
-DELIVER_JOB = "workers.messages.deliver"
 
 
 
@@ -143,7 +146,7 @@ def send_whatsapp(uow: UnitOfWork, rt, to_phone: str, body: str, *,
         status="queued", attempts=0, next_attempt_at=now + GRACE, created_at=now,
     )
     uow.defer(_QUEUE, dict(vars(msg)))
-    enqueue_after_commit(uow, rt.jobs, DELIVER_JOB, msg.id)
+    enqueue_after_commit(uow, rt.jobs, DELIVER_MESSAGE, msg.id)
     return msg
 
 
@@ -242,11 +245,14 @@ def _send_rows(uow: UnitOfWork, secret_key: str, transport: MessageTransport, ro
             sid = transport.send(to, real_text)
         except TransportError as e:
             error = str(e)[:300]
-            if e.permanent or attempts + 1 >= MAX_ATTEMPTS:
+            retry_at = None if e.permanent else RETRY.next_attempt_at(attempts + 1, now)
+            log.warning("message seq %s not sent (attempt %d): %s; %s", seq, attempts + 1, error,
+                        f"next try at {retry_at:%H:%M:%S}" if retry_at else "given up")
+            if retry_at is None:
                 uow.defer(_SETTLE, _given_up(outcome, attempts + 1, error))
                 continue
             uow.defer(_SETTLE, {**outcome, "status": "failed", "sent_at": None, "error": error,
-                                "next_attempt_at": now + BACKOFF[attempts]})
+                                "next_attempt_at": retry_at})
             held_back.add(to)
             continue
         outcome["provider_sid"] = sid[:64]

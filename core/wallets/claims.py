@@ -3,10 +3,11 @@
 The money waits in the claims-held account (`pending_claim`) until the person with that
 phone claims it, by the code sent to them (`claim`) or, having just proved they hold
 the phone, by the transfer's id (`claim_for_recipient`); at the end of the claim window
-it goes back to the sender (`expire_due`); one a merchant sent with its test key is
-claimed by itself after about ten seconds (`auto_claim_due`; which ones:
-`transfers.claims_itself`). Every change is made under the transfer's row lock
-(`locked`), so a claim and the sweep that ends the window never both move the money.
+it goes back to the sender (`expire`); one a merchant sent with its test key is claimed
+by itself after about ten seconds (`auto_claim`; which ones: `transfers.claims_itself`).
+Every change is made under the transfer's row lock (`locked`), so a claim and the sweep
+that ends the window never both move the money. The sweeps that call `expire` and
+`auto_claim` for each due transfer are workers/transfers.py.
 """
 
 from __future__ import annotations
@@ -111,46 +112,46 @@ def _expire(uow: UnitOfWork, rt, t: Transfer, now: datetime) -> None:
                              f"you sent; it is back in your wallet. Ref {t.id}")
 
 
-def _due(rt, column, now: datetime, limit: int) -> list[str]:
-    with rt.uow() as uow:
-        return list(uow.session.scalars(
-            select(Transfer.id).where(Transfer.status == "pending_claim", column <= now)
-            .order_by(column).limit(limit)))
+def _due(uow: UnitOfWork, column, now: datetime, limit: int) -> list[str]:
+    return list(uow.session.scalars(
+        select(Transfer.id).where(Transfer.status == "pending_claim", column <= now)
+        .order_by(column).limit(limit)))
 
 
-def expire_due(rt, now: datetime | None = None, limit: int = 200) -> int:
-    """Return unclaimed money whose claim window has ended. Each transfer in its own
-    transaction, re-checked under its row lock, so concurrent sweepers never double-return."""
-    now = now or utcnow()
-    done = 0
-    for tid in _due(rt, Transfer.claim_expires_at, now, limit):
-        with rt.uow() as uow:
-            t = locked(uow, tid)
-            if t is None or t.status != "pending_claim" or t.claim_expires_at is None \
-                    or t.claim_expires_at > now:
-                continue
-            _expire(uow, rt, t, now)
-            uow.commit()
-            done += 1
-    return done
+def due_to_expire(uow: UnitOfWork, now: datetime, limit: int = 200) -> list[str]:
+    """Pending transfers whose claim window has ended by `now`, oldest first (the sweep's
+    list: each is then handed to `expire` in a transaction of its own)."""
+    return _due(uow, Transfer.claim_expires_at, now, limit)
 
 
-def auto_claim_due(rt, now: datetime | None = None, limit: int = 200) -> int:
-    """A merchant's test-mode transfer (marked when sent: `transfers.claims_itself`)
-    completes by itself after about ten seconds."""
-    now = now or utcnow()
-    done = 0
-    for tid in _due(rt, Transfer.auto_claim_at, now, limit):
-        with rt.uow() as uow:
-            t = locked(uow, tid)
-            if t is None or t.status != "pending_claim" or t.livemode or t.auto_claim_at is None \
-                    or t.auto_claim_at > now:
-                continue
-            user = users.get_or_create(uow, t.to_phone_number)
-            _complete_claim(uow, rt, t, user, now)
-            uow.commit()
-            done += 1
-    return done
+def expire(uow: UnitOfWork, rt, transfer_id: str, now: datetime) -> bool:
+    """Return one unclaimed transfer's money to its sender if its claim window has ended;
+    whether it did. Re-checked under the transfer's row lock, so a claim, or another
+    sweeper, that got there first leaves it alone."""
+    t = locked(uow, transfer_id)
+    if t is None or t.status != "pending_claim" or t.claim_expires_at is None \
+            or t.claim_expires_at > now:
+        return False
+    _expire(uow, rt, t, now)
+    return True
+
+
+def due_to_auto_claim(uow: UnitOfWork, now: datetime, limit: int = 200) -> list[str]:
+    """Pending transfers a merchant sent with its test key (marked when sent:
+    `transfers.claims_itself`) whose auto-claim time has come, oldest first."""
+    return _due(uow, Transfer.auto_claim_at, now, limit)
+
+
+def auto_claim(uow: UnitOfWork, rt, transfer_id: str, now: datetime) -> bool:
+    """A merchant's test-key transfer completes by itself after about ten seconds; whether
+    it did. Re-checked under the transfer's row lock."""
+    t = locked(uow, transfer_id)
+    if t is None or t.status != "pending_claim" or t.livemode or t.auto_claim_at is None \
+            or t.auto_claim_at > now:
+        return False
+    user = users.get_or_create(uow, t.to_phone_number)
+    _complete_claim(uow, rt, t, user, now)
+    return True
 
 
 def pending_claims_for(uow: UnitOfWork, phone: str, livemode: bool | None = None) -> list[Transfer]:

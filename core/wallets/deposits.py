@@ -18,7 +18,7 @@ from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, NotFound
 from core.identity import users
 from core.ids import new_id
-from core.jobs import enqueue_after_commit
+from core.jobs import ADVANCE_DEPOSIT, enqueue_after_commit
 from core.messaging import outbox
 from core.wallets import ledger, wallets
 
@@ -60,7 +60,7 @@ def create(uow: UnitOfWork, rt, *, user_id: str, amount: int, currency: str, met
                 created_at=now, next_check_at=now)
     uow.session.add(d)
     uow.session.flush()
-    enqueue_after_commit(uow, rt.jobs, "workers.deposits.advance", d.id)
+    enqueue_after_commit(uow, rt.jobs, ADVANCE_DEPOSIT, d.id)
     return d
 
 
@@ -121,14 +121,10 @@ def _notify(uow: UnitOfWork, rt, d: Deposit, text: str) -> None:
     outbox.send_whatsapp(uow, rt, users.get(uow, d.user_id).phone_number, text)
 
 
-def advance_due(rt, now: datetime | None = None, limit: int = 200) -> int:
-    now = now or utcnow()
-    with rt.uow() as uow:
-        due = list(uow.session.scalars(
-            select(Deposit.id).where(Deposit.status == "pending", Deposit.next_check_at <= now)
-            .order_by(Deposit.next_check_at).limit(limit)))
-    for dep_id in due:
-        with rt.uow() as uow:
-            advance(uow, rt, dep_id, now)
-            uow.commit()
-    return len(due)
+def due(uow: UnitOfWork, now: datetime, limit: int = 200) -> list[str]:
+    """Pending deposits whose rail is due to be asked (started or polled), oldest due
+    first: the sweep (workers/deposits.py) hands each to `advance` in a transaction of
+    its own."""
+    return list(uow.session.scalars(
+        select(Deposit.id).where(Deposit.status == "pending", Deposit.next_check_at <= now)
+        .order_by(Deposit.next_check_at).limit(limit)))

@@ -17,6 +17,7 @@ from core.identity import users
 from core.messaging import outbox
 from core.wallets import claims, ledger, sandbox, transfers, wallets
 from tests.conftest import Api, at_once, signed_in
+from workers import transfers as transfer_sweeps
 
 ALICE = "+231881000001"
 ROUNDS, CLAIMERS, AMOUNT = 6, 8, 500
@@ -38,7 +39,7 @@ def _race(rt, app, token: str, code: str, sweep_at, delay: float) -> tuple[list,
             return "answer", Api(app.test_client(), token).post(
                 "/v1/transfers/claim", {"claim_code": code}, idem=uuid.uuid4().hex)
         time.sleep(delay)  # later rounds let the claims get further before it runs
-        return "swept", claims.expire_due(rt, now=sweep_at)
+        return "swept", transfer_sweeps.expire_due(rt, now=sweep_at)
 
     done = at_once(CLAIMERS + sweepers, claim_or_sweep)
     answers = [r for kind, r in done if kind == "answer"]

@@ -14,6 +14,7 @@ from core.db import utcnow
 from core.identity import users
 from core.wallets import deposits, ledger, wallets
 from tests.conftest import Api, at_once, signed_in
+from workers import deposits as deposit_sweeps
 
 PHONE = "+231881000001"
 COPIES, DEPOSITS, SWEEPERS = 10, 6, 6
@@ -50,9 +51,9 @@ def test_many_sweepers_settle_each_deposit_once(pg_runtime):
                                 method="orange_money", phone_number="+231776543210", livemode=False)
                 for i in range(DEPOSITS)]
         uow.commit()
-    deposits.advance_due(rt, utcnow())  # each asked its rail once: pending for 5 seconds
+    deposit_sweeps.advance_due(rt, utcnow())  # each asked its rail once: pending for 5 seconds
     later = utcnow() + timedelta(seconds=6)
-    settled = at_once(SWEEPERS, lambda i: deposits.advance_due(rt, later))
+    settled = at_once(SWEEPERS, lambda i: deposit_sweeps.advance_due(rt, later))
     assert sum(settled) >= DEPOSITS  # every sweeper saw them due; each moved only the pending ones
     with rt.uow() as uow:
         statuses = list(uow.session.scalars(select(deposits.Deposit.status)))

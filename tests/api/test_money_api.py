@@ -6,6 +6,7 @@ import pytest
 
 from core.wallets import ledger, sandbox
 from tests.conftest import Api, create_merchant, login, set_user_pin, step_up_token
+from workers import transfers as transfer_sweeps
 
 BOB, NEWBIE = "+231881000002", "+231881000009"
 
@@ -128,12 +129,11 @@ def test_expired_claim_is_422(buyer, client, runtime):
     from datetime import timedelta
 
     from core.db import utcnow
-    from core.wallets import claims
     from tests.integration.test_transfers import _sent_to
 
     send(buyer, {"amount": 500, "currency": "USD", "to_phone_number": NEWBIE})
     code = _sent_to(runtime, NEWBIE)[-1].split("CLAIM ")[-1].split(")")[0]
-    claims.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
+    transfer_sweeps.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours + 1))
     newbie = Api(client, login(client, runtime, NEWBIE)["access_token"])
     r = newbie.post("/v1/transfers/claim", {"claim_code": code})
     assert r.status_code == 422 and r.get_json()["error"]["code"] == "CLAIM_EXPIRED"
@@ -294,12 +294,13 @@ def _production_settings(database_url: str):
 @pytest.mark.postgres
 def test_production_refuses_a_live_deposit_with_503_and_writes_nothing(pg_runtime):
     from api.app import create_app
-    from core.runtime import Runtime
     from core.wallets import deposits
     from tests.conftest import signed_in
     from workers.queue import InProcessRunner
+    from workers.runtime import build_runtime
 
-    rt = Runtime(_production_settings(pg_runtime.settings.database_url))
+    # production's settings name Redis, which is not there: jobs run in process here
+    rt = build_runtime(_production_settings(pg_runtime.settings.database_url), jobs=None)
     rt.jobs = InProcessRunner(rt, "eager")
     try:
         from core.identity import users
@@ -332,4 +333,6 @@ def test_the_app_logs_at_start_which_rails_carry_live_money(caplog):
         create_app(_production_settings("postgresql://postgres@127.0.0.1:1/never-connected"))
     said = [r.getMessage() for r in caplog.records if "live" in r.getMessage()]
     assert said == ["rails for live money: mtn_momo off (no real credentials), "
-                    "orange_money off (no real credentials)"], said
+                    "orange_money off (no real credentials), card off (no real credentials); "
+                    "billers (LEC, LWSC) over TIMM for live money: off (no real credentials); "
+                    "WhatsApp messages through Twilio"], said

@@ -19,7 +19,7 @@ BARE = re.compile(r"(?<![A-Z])\$\d|\b(?:USD|LRD) \d")
 
 
 def test_every_amount_the_chat_shows_names_its_currency(phone, person, runtime):
-    from core.wallets import claims
+    from workers import transfers as transfer_sweeps
 
     a, b = person(A, "Musu", usd=100_00, lrd=5_000_00), person(B, "Kollie")
     out = a.says("BAL")
@@ -33,7 +33,7 @@ def test_every_amount_the_chat_shows_names_its_currency(phone, person, runtime):
     c = phone(C)
     c.login()
     c.says("1")
-    claims.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1))
+    transfer_sweeps.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1))
     a.says("3")                                          # add money: requested, then settled
     a.says("10 USD")
     a.says("1")
@@ -71,7 +71,7 @@ def test_recipients_see_the_sender_as_the_sender_sees_them(phone, person, runtim
 def test_balance_and_history_speak_of_people_and_amounts_not_ids(phone, person, runtime):
     """Each history line says who and what, with the transfer's status as it is now; a
     reference appears once, in the receipt of the action."""
-    from core.wallets import claims
+    from workers import transfers as transfer_sweeps
 
     a, b = person(A, "Musu", usd=100_00), person(B, "Kollie")
     assert "Ref tr_" in a.send_money("SEND 5 USD 0886123456")      # the receipt
@@ -83,7 +83,7 @@ def test_balance_and_history_speak_of_people_and_amounts_not_ids(phone, person, 
     c.says(PIN)
     assert "tr_" not in c.says(PIN)                                    # the offer: no ids
     c.says("1")
-    claims.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1))
+    transfer_sweeps.expire_due(runtime, utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1))
 
     out = a.says("BAL")
     assert "US$93.00" in out and "wal_" not in out

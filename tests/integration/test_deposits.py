@@ -9,7 +9,9 @@ import pytest
 from core.db import utcnow
 from core.errors import InvalidInput
 from core.identity import users
+from core.jobs import ADVANCE_DEPOSIT
 from core.wallets import deposits, ledger, wallets
+from workers import deposits as deposit_sweeps
 
 
 def _deposit(runtime, phone, method="mtn_momo", amount=2500, currency="USD"):
@@ -44,19 +46,19 @@ def test_the_magic_numbers(runtime, method, prefix):
 def test_any_other_number_succeeds_after_five_seconds(runtime):
     u, d = _deposit(runtime, "+231886543210", amount=700, currency="LRD")
     assert _state(runtime, u, d) == ("pending", None, 0)
-    deposits.advance_due(runtime, utcnow() + timedelta(seconds=2))
+    deposit_sweeps.advance_due(runtime, utcnow() + timedelta(seconds=2))
     assert _state(runtime, u, d)[0] == "pending"
-    deposits.advance_due(runtime, utcnow() + timedelta(seconds=6))
+    deposit_sweeps.advance_due(runtime, utcnow() + timedelta(seconds=6))
     assert _state(runtime, u, d) == ("succeeded", None, 700)
-    deposits.advance_due(runtime, utcnow() + timedelta(seconds=60))
+    deposit_sweeps.advance_due(runtime, utcnow() + timedelta(seconds=60))
     assert _state(runtime, u, d) == ("succeeded", None, 700), "settles once"
 
 
 def test_the_timeout_number_fails_after_the_timeout(runtime):
     u, d = _deposit(runtime, "+231881111002")
-    deposits.advance_due(runtime, utcnow() + timedelta(seconds=30))
+    deposit_sweeps.advance_due(runtime, utcnow() + timedelta(seconds=30))
     assert _state(runtime, u, d)[0] == "pending"
-    deposits.advance_due(runtime, utcnow() + deposits.TIMEOUT + timedelta(seconds=1))
+    deposit_sweeps.advance_due(runtime, utcnow() + deposits.TIMEOUT + timedelta(seconds=1))
     assert _state(runtime, u, d) == ("failed", "timeout", 0)
 
 
@@ -65,9 +67,9 @@ def test_a_deposit_whose_enqueue_failed_after_commit_is_settled_by_the_sweep(run
 
     runtime.jobs = jobs = RefusingJobs()
     u, d = _deposit(runtime, "+231881111000")  # committed: the enqueue's failure is not the caller's
-    assert jobs.refused == [("workers.deposits.advance", (d.id,))]
+    assert jobs.refused == [(ADVANCE_DEPOSIT, (d.id,))]
     assert _state(runtime, u, d) == ("pending", None, 0)
-    assert deposits.advance_due(runtime) == 1  # due at once: its row says so
+    assert deposit_sweeps.advance_due(runtime) == 1  # due at once: its row says so
     assert _state(runtime, u, d) == ("succeeded", None, 2500)
 
 
@@ -82,11 +84,9 @@ def test_unknown_method_is_refused(runtime):
 @pytest.fixture
 def production(runtime):
     """A runtime on the same database with SOXARA_ENV=production's rails (and no real one)."""
-    from core.runtime import Runtime
-    from workers.queue import InProcessRunner
+    from tests.conftest import build_runtime
 
-    rt = Runtime(runtime.settings.with_overrides(env="production"))
-    rt.jobs = InProcessRunner(rt, "eager")
+    rt = build_runtime(runtime.settings.with_overrides(env="production"))
     yield rt
     rt.dispose()
 
@@ -133,9 +133,9 @@ def test_a_live_deposit_from_before_is_never_credited_through_the_sandbox(runtim
                 uow, wallets.USER, u.id, "USD", True).balance
 
     assert state() == ("pending", None, 0)
-    deposits.advance_due(production, utcnow() + timedelta(seconds=6))
+    deposit_sweeps.advance_due(production, utcnow() + timedelta(seconds=6))
     assert state() == ("pending", None, 0), "the sandbox would have settled it by now"
-    deposits.advance_due(production, utcnow() + deposits.TIMEOUT + timedelta(seconds=1))
+    deposit_sweeps.advance_due(production, utcnow() + deposits.TIMEOUT + timedelta(seconds=1))
     assert state() == ("failed", "timeout", 0)
 
 
@@ -153,7 +153,7 @@ def test_a_live_deposit_never_started_fails_at_once_in_production(runtime, produ
         d = deposits.create(uow, runtime, user_id=u.id, amount=2500, currency="USD",
                             method="orange_money", phone_number="+231771111000", livemode=True)
         uow.commit()
-    deposits.advance_due(production, utcnow())
+    deposit_sweeps.advance_due(production, utcnow())
     with runtime.uow() as uow:
         dep = uow.session.get(deposits.Deposit, d.id)
         assert (dep.status, dep.failure_code, dep.started_at) == ("failed", "rail_unavailable", None)

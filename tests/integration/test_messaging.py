@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 
 from core.db import utcnow
+from core.jobs import DELIVER_MESSAGE
 from core.messaging import outbox, transports
 from workers import messages as worker
+from workers.jobs import DELIVER_MESSAGES, JOBS
 
 PHONE = "+231881234567"
 
@@ -44,9 +46,11 @@ class NoJobs:
 
 
 @pytest.fixture
-def recorder(monkeypatch):
+def recorder(request):
+    """The transport of the test's runtime (pg_runtime's if it asks for that one)."""
     rec = Recorder()
-    monkeypatch.setattr(worker, "transport_for", lambda rt: rec)
+    rt = request.getfixturevalue("pg_runtime" if "pg_runtime" in request.fixturenames else "runtime")
+    rt.transport = rec
     return rec
 
 
@@ -134,6 +138,22 @@ def test_attempts_are_bounded(runtime, recorder):
     assert recorder.calls == outbox.MAX_ATTEMPTS
 
 
+def test_retries_follow_the_one_backoff_helper(runtime, recorder, monkeypatch):
+    """Message delivery waits and gives up as its core.retry.Backoff says (it had a
+    BACKOFF list of its own)."""
+    from core.retry import Backoff
+
+    monkeypatch.setattr(outbox, "RETRY", Backoff((7,)))
+    recorder.fail = 100
+    mid = send(runtime, "twice at most")
+    first = row(runtime, mid)
+    assert first.attempts == 1
+    assert timedelta(seconds=7) <= first.next_attempt_at - first.created_at < timedelta(seconds=8)
+    assert worker.retry_due(runtime, first.next_attempt_at) == 0
+    given_up = row(runtime, mid)
+    assert (given_up.status, given_up.attempts, given_up.next_attempt_at) == ("failed", 2, None)
+
+
 def test_a_permanent_failure_gives_up_at_once_and_frees_the_queue(runtime, recorder):
     recorder.fail, recorder.permanent = 1, True
     bad = send(runtime, "to nowhere")
@@ -157,7 +177,7 @@ def test_a_failed_enqueue_after_commit_is_logged_and_the_sweep_delivers(runtime,
 
     runtime.jobs = jobs = RefusingJobs()
     mid = send(runtime, "refused")  # committed: the enqueue's failure is not the caller's
-    assert jobs.refused == [(outbox.DELIVER_JOB, (mid,))]
+    assert jobs.refused == [(DELIVER_MESSAGE, (mid,))]
     assert any("Connection refused" in r.getMessage() or "Connection refused" in (r.exc_text or "")
                for r in caplog.records if r.levelno >= logging.WARNING), "the lost enqueue is logged"
     m = row(runtime, mid)
@@ -172,10 +192,10 @@ def test_a_job_that_fails_is_recorded_for_the_test_that_caused_it(runtime, job_f
     def broken(message_id, runtime=None):
         raise RuntimeError("a bug in the delivery job")
 
-    monkeypatch.setattr(worker, "deliver", broken)
+    monkeypatch.setitem(JOBS, DELIVER_MESSAGE, broken)
     mid = send(runtime, "to a broken job")
     assert [(job, args, str(e)) for job, args, e in job_failures()] == [
-        (outbox.DELIVER_JOB, (mid,), "a bug in the delivery job")]
+        (DELIVER_MESSAGE, (mid,), "a bug in the delivery job")]
     assert row(runtime, mid).status == "queued", "left to the sweep"
 
 
@@ -232,11 +252,13 @@ def test_more_than_a_batch_is_delivered_in_several_transactions(runtime, recorde
 
 
 def test_the_in_process_runner_runs_queued_deliveries_together_in_order():
+    from workers.jobs import DELIVER_MESSAGES as b
     from workers.queue import coalesce
 
-    d, b = "workers.messages.deliver", "workers.messages.deliver_many"
-    assert coalesce([(d, ("m1",)), (d, ("m2",)), ("workers.x.y", (1, 2)), (d, ("m3",))]) == [
-        (b, (["m1", "m2"],)), ("workers.x.y", (1, 2)), (b, (["m3"],))]
+    d = DELIVER_MESSAGE
+    assert coalesce([(d, ("m1",), "trc_1"), (d, ("m2",), "trc_2"), ("x.y", (1, 2), "trc_3"),
+                     (d, ("m3",), "trc_4")]) == [
+        (b, (["m1", "m2"],), "trc_1"), ("x.y", (1, 2), "trc_3"), (b, (["m3"],), "trc_4")]
     assert coalesce([]) == []
 
 
@@ -315,13 +337,13 @@ def test_the_runner_waits_briefly_for_more_deliveries_to_batch(runtime, monkeypa
     from workers import queue as jobs_queue
 
     calls: list[list[str]] = []
-    monkeypatch.setattr(worker, "deliver_many", lambda ids, runtime=None: calls.append(list(ids)))
+    monkeypatch.setitem(JOBS, DELIVER_MESSAGES, lambda ids, runtime=None: calls.append(list(ids)))
     monkeypatch.setattr(jobs_queue, "LINGER_SECONDS", 1.0)  # generous, so a slow machine still batches
     runner = jobs_queue.InProcessRunner(runtime, "thread")
     try:
-        runner.enqueue("workers.messages.deliver", "msg_first")
+        runner.enqueue(DELIVER_MESSAGE, "msg_first")
         time.sleep(0.1)  # the runner has the first by now, and is waiting for more
-        runner.enqueue("workers.messages.deliver", "msg_second")
+        runner.enqueue(DELIVER_MESSAGE, "msg_second")
         deadline = time.monotonic() + 10
         while not calls and time.monotonic() < deadline:
             time.sleep(0.02)

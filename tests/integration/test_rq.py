@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from core.identity import users
+from core.jobs import TICK
 from core.wallets import deposits
 from workers import context
 from workers.queue import RQQueue
@@ -95,17 +96,16 @@ def test_a_tick_whose_sweep_fails_is_a_failed_rq_job(runtime, redis_url, monkeyp
     """A failing sweep fails the tick's job, so RQ keeps it among its failed jobs.
 
     Guards tick swallowing a sweep's exception (workers/scheduled.py)."""
-    from workers import scheduled
 
     def broken(rt, now):
         raise RuntimeError("the sweep broke")
 
-    monkeypatch.setattr(scheduled, "expire_transfers", broken)
+    monkeypatch.setattr("workers.transfers.expire_due", broken)
     job = _tick_on_rq(runtime, redis_url)
     assert job.get_status() == "failed"
     assert RQQueue(redis_url).queue.failed_job_registry.count == 1
     assert "SweepsFailed" in job.latest_result().exc_string
-    assert "workers.scheduled.expire_transfers" in job.latest_result().exc_string
+    assert "workers.transfers.expire_due" in job.latest_result().exc_string
 
 
 @pytest.mark.redis
@@ -124,7 +124,7 @@ def test_the_clocks_failed_ticks_are_kept_an_hour_not_a_year(redis_url):
     q = RQQueue(redis_url)
     _clock(q.redis, q.queue, OnePass())
     (job,) = q.queue.jobs
-    assert job.func_name == "workers.scheduled.tick"
+    assert (job.func_name, job.args) == ("workers.jobs.perform", (TICK,))
     assert job.failure_ttl is not None and job.failure_ttl <= 3600
 
 

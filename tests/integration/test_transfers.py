@@ -11,6 +11,7 @@ from core.db import utcnow
 from core.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound, Refused
 from core.identity import users
 from core.wallets import claims, ledger, sandbox, transfers, wallets
+from workers import transfers as transfer_sweeps
 
 ALICE, BOB, NEWBIE, MALLORY = "+231881000001", "+231881000002", "+231881000009", "+231881000666"
 
@@ -152,8 +153,8 @@ def test_unclaimed_money_goes_back_at_the_end_of_the_window(runtime, alice):
         claims.claim(uow, runtime, user_id=newbie.id, livemode=False, claim_code=code, now=later)
     assert e.value.code == "CLAIM_EXPIRED"
     # Test mode would auto-claim; expiry first here, as the window passed.
-    assert claims.expire_due(runtime, later) == 1
-    assert claims.expire_due(runtime, later) == 0, "a second sweep returns nothing twice"
+    assert transfer_sweeps.expire_due(runtime, later) == 1
+    assert transfer_sweeps.expire_due(runtime, later) == 0, "a second sweep returns nothing twice"
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "expired"
         assert _balance(uow, ALICE) == 100000
@@ -171,7 +172,7 @@ def test_a_return_repeated_cannot_take_claims_held_below_zero(runtime, alice):
     go negative, the second return would go through and ALICE get her 500 back twice."""
     t, _, _ = _pending(runtime, alice)
     later = utcnow() + timedelta(hours=runtime.settings.claim_window_hours, seconds=1)
-    assert claims.expire_due(runtime, later) == 1
+    assert transfer_sweeps.expire_due(runtime, later) == 1
     with runtime.uow() as uow, pytest.raises(InsufficientFunds):  # at the commit on PostgreSQL
         held = wallets.system_account(uow, "claims_held", "USD", False)
         ledger.post(uow, kind="claim_return", obj_type="transfer", obj_id=t.id, livemode=False,
@@ -202,8 +203,8 @@ def test_a_merchants_test_transfer_claims_itself(runtime, shop):
     """The docs' 10 s auto-claim, for integrators waiting for `transfer.claimed`."""
     t, _, _ = _pending(runtime, shop)
     assert t.auto_claim_at is not None
-    assert claims.auto_claim_due(runtime, utcnow()) == 0
-    assert claims.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
+    assert transfer_sweeps.auto_claim_due(runtime, utcnow()) == 0
+    assert transfer_sweeps.auto_claim_due(runtime, utcnow() + timedelta(seconds=11)) == 1
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "claimed"
         assert _balance(uow, NEWBIE) == 500
@@ -215,7 +216,7 @@ def test_money_a_person_sends_in_test_mode_waits_for_a_real_claim(runtime, alice
 
     t, code, _ = _pending(runtime, alice)
     assert t.auto_claim_at is None
-    assert claims.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
+    assert transfer_sweeps.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
     scheduled.tick(runtime, utcnow() + timedelta(minutes=5))
     with runtime.uow() as uow:
         assert uow.session.get(transfers.Transfer, t.id).status == "pending_claim"
@@ -263,7 +264,7 @@ def test_the_schedulers_tick_returns_unclaimed_money_and_completes_test_claims(r
 def test_live_mode_never_auto_claims(runtime):
     t = _live_send_to_newbie(runtime, 100, "LRD", funds=10000)
     assert t.auto_claim_at is None
-    assert claims.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
+    assert transfer_sweeps.auto_claim_due(runtime, utcnow() + timedelta(days=1)) == 0
 
 
 def test_a_claim_only_finds_transfers_of_the_mode_the_person_acts_in(runtime):

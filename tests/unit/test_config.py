@@ -64,7 +64,7 @@ def test_production_without_real_credentials_has_no_live_rail():
     from core.rails import rails_for
 
     rails = rails_for(Settings.from_env(PROD))
-    assert rails.live_rails() == {"mtn_momo": None, "orange_money": None}
+    assert rails.live_rails() == {"mtn_momo": None, "orange_money": None, "card": None}
     for method in ("mtn_momo", "orange_money"):
         assert not rails.carries(method, livemode=True)
         assert rails.carries(method, livemode=False), "test mode keeps the sandbox"
@@ -74,5 +74,5 @@ def test_development_lets_live_mode_use_the_sandbox_rails():
     from core.rails import rails_for
 
     rails = rails_for(Settings.from_env({}))
-    assert rails.live_rails() == {"mtn_momo": "sandbox", "orange_money": "sandbox"}
+    assert rails.live_rails() == {"mtn_momo": "sandbox", "orange_money": "sandbox", "card": "sandbox"}
     assert rails.carries("mtn_momo", livemode=True)

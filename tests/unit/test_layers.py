@@ -46,3 +46,40 @@ def test_api_and_bot_meet_only_where_the_app_is_assembled():
     assert _offending("api", ("bot",)) == ["api/app.py imports bot.dev", "api/app.py imports bot.webhook",
                                            "api/cli/demo.py imports bot.demo"]
 
+
+# Where core commits a transaction itself, and only there (docs/core-services.md, "Where
+# core commits", says why for each): everything else takes a unit of work and never commits.
+CORE_COMMITS = {
+    "core/idempotency.py": {"IdempotencyStore._claim_sqlite", "IdempotencyStore.commit",
+                            "IdempotencyStore.store_refusal", "IdempotencyStore.release"},
+    "core/identity/pins.py": {"confirm"},
+    "core/identity/otp.py": {"verify"},
+    "core/identity/sessions.py": {"_revoke_and_refuse"},
+}
+
+
+def _commits(path: Path) -> set[str]:
+    """The functions (Class.method) of a module that call `.commit()`."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST, scope: list[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                visit(child, [*scope, child.name])
+                continue
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
+                    and child.func.attr == "commit":
+                found.add(".".join(scope))
+            visit(child, scope)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), [])
+    return found
+
+
+def test_core_commits_only_where_documented():
+    """Guards sweeps in core that committed (claims.expire_due and auto_claim_due, deposits'
+    advance_due, the idempotency purge) although core's services never commit: the loops
+    over due rows are workers/', a unit of work per row."""
+    commits = {str(p.relative_to(ROOT)): _commits(p) for p in sorted((ROOT / "core").rglob("*.py"))
+               if p != ROOT / "core" / "db.py"}
+    assert {path: found for path, found in commits.items() if found} == CORE_COMMITS

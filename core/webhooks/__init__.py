@@ -1,0 +1,1 @@
+"""Webhooks: telling merchants' endpoints about events (CONTRACT.md section 3)."""
