@@ -45,8 +45,8 @@ def test_a_runtime_made_without_the_builder_has_no_outside_service(settings_here
 def test_the_app_the_cli_and_the_worker_all_build_their_runtime_with_the_builder(settings_here, monkeypatch):
     """Guards a process that picks its services its own way (the worker's deliveries chose
     their transport per call, apart from the runtime the app and the CLI built)."""
-    from api.cli import base as cli
     from api.app import create_app
+    from api.cli import base as cli
     from workers import context
 
     chosen = SandboxTransport()
