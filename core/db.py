@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -37,6 +37,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from core.errors import NotFound
 
 log = logging.getLogger("soxara.db")
 
@@ -368,6 +370,9 @@ def _sqlite_execute(conn: Connection, stmt: Statement, params: dict[str, Any]) -
         raise
 
 
+_Row = TypeVar("_Row")
+
+
 class UnitOfWork:
     """A transaction around one business operation.
 
@@ -384,6 +389,14 @@ class UnitOfWork:
         self._postgres = bind is not None and bind.dialect.name == "postgresql"
         self._conn: Connection | None = None
         self._nested: object | None = None
+
+    def get(self, model: type[_Row], key: Any, *, what: str) -> _Row:
+        """The `model` row with this primary key, or NotFound ("no such <what>"), the answer
+        an id nobody holds and an id of someone else's get alike."""
+        row = self.session.get(model, key)
+        if row is None:
+            raise NotFound(f"no such {what}")
+        return row
 
     @property
     def session(self) -> Session:

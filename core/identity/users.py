@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import names
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
-from core.errors import NotFound
 from core.ids import new_id
 from core.phones import country_code
 
@@ -45,10 +44,7 @@ def shown(uow: UnitOfWork, phone_e164: str) -> str:
 
 
 def get(uow: UnitOfWork, user_id: str) -> User:
-    u = uow.session.get(User, user_id)
-    if u is None:
-        raise NotFound("no such user")
-    return u
+    return uow.get(User, user_id, what="user")
 
 
 def get_or_create(uow: UnitOfWork, phone_e164: str, profile_name: str | None = None) -> User:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import names
 from core.db import Base, UnitOfWork, UTCDateTime, utcnow
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.ids import new_id
 
 
@@ -33,10 +33,7 @@ def create_merchant(uow: UnitOfWork, name: str) -> Merchant:
 
 
 def get_merchant(uow: UnitOfWork, merchant_id: str) -> Merchant:
-    m = uow.session.get(Merchant, merchant_id)
-    if m is None:
-        raise NotFound("no such merchant")
-    return m
+    return uow.get(Merchant, merchant_id, what="merchant")
 
 
 def first_named(uow: UnitOfWork, name: str) -> Merchant | None:

@@ -257,10 +257,7 @@ def _insert(uow: UnitOfWork, t: SentTransfer) -> None:
 
 def get(uow: UnitOfWork, transfer_id: str) -> Transfer:
     """The transfer as it is now (for a party to it: check who asks before showing it)."""
-    t = uow.session.get(Transfer, transfer_id)
-    if t is None:
-        raise NotFound("no such transfer")
-    return t
+    return uow.get(Transfer, transfer_id, what="transfer")
 
 
 def get_for_sender(uow: UnitOfWork, sender: Party, transfer_id: str) -> Transfer:

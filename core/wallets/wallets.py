@@ -108,7 +108,4 @@ def get_owned(uow: UnitOfWork, owner_type: str, owner_id: str, livemode: bool, w
 
 
 def get(uow: UnitOfWork, wallet_id: str) -> Wallet:
-    acct = uow.session.get(Wallet, wallet_id)
-    if acct is None:
-        raise NotFound("no such wallet")
-    return acct
+    return uow.get(Wallet, wallet_id, what="wallet")
