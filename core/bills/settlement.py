@@ -31,7 +31,15 @@ from sqlalchemy import select, update
 
 from core.amounts import format_amount
 from core.billers import BillResult
-from core.bills.bill_payments import FAILED, PENDING, PROCESSING, SUCCEEDED, BillPayment, format_token, record_event
+from core.bills.bill_payments import (
+    FAILED,
+    PENDING,
+    PROCESSING,
+    SUCCEEDED,
+    BillPayment,
+    format_token,
+    record_event,
+)
 from core.db import UnitOfWork, rowcount
 from core.identity import users
 from core.messaging import outbox
@@ -69,20 +77,23 @@ class BillerCall:
 def take(uow: UnitOfWork, bill_payment_id: str, now: datetime) -> BillerCall | None:
     """Claim the payment's next call to TIMM, or None when there is none to make now
     (settled already, or another worker holds it, or not due yet)."""
-    t = BillPayment.__table__
+    bp = BillPayment
     paying = uow.session.execute(
-        update(t).where(t.c.id == bill_payment_id, t.c.status == PENDING)
-        .values(status=PROCESSING, submitted_at=now, next_check_at=now + ASKING))
+        update(bp).where(bp.id == bill_payment_id, bp.status == PENDING)
+        .values(status=PROCESSING, submitted_at=now, next_check_at=now + ASKING)
+        .execution_options(synchronize_session=False))
     pay = rowcount(paying) == 1
     if not pay:
         asking = uow.session.execute(
-            update(t).where(t.c.id == bill_payment_id, t.c.status == PROCESSING, t.c.next_check_at <= now)
-            .values(status_checks=t.c.status_checks + 1, next_check_at=now + ASKING))
+            update(bp).where(bp.id == bill_payment_id, bp.status == PROCESSING, bp.next_check_at <= now)
+            .values(status_checks=bp.status_checks + 1, next_check_at=now + ASKING)
+            .execution_options(synchronize_session=False))
         if rowcount(asking) != 1:
             return None
     row = uow.session.execute(
-        select(t.c.livemode, t.c.biller, t.c.account_number, t.c.amount, t.c.currency, t.c.submitted_at)
-        .where(t.c.id == bill_payment_id)).one()
+        select(bp.livemode, bp.biller, bp.account_number, bp.amount, bp.currency, bp.submitted_at)
+        .where(bp.id == bill_payment_id)).one()
+    assert row.submitted_at is not None  # set by the first call's claim, above or before
     return BillerCall(bill_payment_id, row.livemode, row.biller, row.account_number, row.amount, row.currency,
                       row.submitted_at, pay)
 

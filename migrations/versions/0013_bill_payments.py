@@ -3,10 +3,10 @@
 Revision ID: 0013
 Revises: 0011
 """
-from alembic import op
 import sqlalchemy as sa
-import core.db
+from alembic import op
 
+import core.db
 
 revision = '0013'
 down_revision = '0011'

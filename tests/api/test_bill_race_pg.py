@@ -95,7 +95,7 @@ def test_sweepers_and_jobs_at_once_settle_each_payment_once(pg_runtime):
     with rt.uow() as uow:
         statuses = {bp.id: uow.session.get(bill_payments.BillPayment, bp.id).status for bp in made}
         balance = wallets.find_wallet(uow, wallets.USER, u.id, "USD", False).balance
-    rejected = {bp.id for bp, a in zip(made, accounts) if a.endswith("0000001")}
+    rejected = {bp.id for bp, a in zip(made, accounts, strict=True) if a.endswith("0000001")}
     assert all(s == ("failed" if i in rejected else "succeeded") for i, s in statuses.items())
     assert sorted(timm.pays) == sorted(bp.id for bp in made), "still one pay each"
     assert _entries(rt, "bill_paid") == len(made) - len(rejected) and _entries(rt, "bill_refund") == len(rejected)
