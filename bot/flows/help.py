@@ -5,4 +5,4 @@ from __future__ import annotations
 from bot import copy
 from bot.flows.base import Flow, MenuEntry
 
-flow = Flow("help", menu=MenuEntry(8, copy.MENU_HELP), begin=lambda turn, **values: turn.say(copy.HELP))
+flow = Flow("help", menu=MenuEntry(7, copy.MENU_HELP), begin=lambda turn, **values: turn.say(copy.HELP))

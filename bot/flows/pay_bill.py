@@ -14,7 +14,7 @@ from core.billers import BillerInfo
 from core.bills import bill_payments
 from core.errors import InsufficientFunds, InvalidInput, SoxaraError
 
-flow = Flow("pay_bill", menu=MenuEntry(7, copy.MENU_BILL, frozenset({"BILL", "BILLS", "PAY BILL", "PAY A BILL",
+flow = Flow("pay_bill", menu=MenuEntry(8, copy.MENU_BILL, frozenset({"BILL", "BILLS", "PAY BILL", "PAY A BILL",
                                                                    "PAY BILLS"})),
             cancel=copy.BILL_CANCELLED)
 

@@ -407,7 +407,7 @@ def test_a_pin_set_elsewhere_meanwhile_is_not_overwritten_by_the_chat(phone, run
 def test_help_and_unknown_input_never_go_unanswered(phone):
     a = phone(A)
     a.login()
-    assert "SEND 12.50 USD 0881234567" in a.says("8")
+    assert "SEND 12.50 USD 0881234567" in a.says("7")
     out = a.says("what is this")
     assert "didn't get that" in out and "1 Balance" in out
 

@@ -117,7 +117,7 @@ def test_the_menu_numbers_come_from_the_registered_flows(phone, runtime, tip_on_
     a = phone(A)
     a.login()
     out = a.says("MENU")
-    assert "1 Tip the team\n2 Balance\n3 Send money" in out and "9 Help" in out
+    assert "1 Tip the team\n2 Balance\n3 Send money" in out and "8 Help" in out
     assert "Thanks for the tip!" in a.says("TIP") and tip_on_top == [A]
     assert "Thanks for the tip!" in a.says("1")
     assert "Your balance" in a.says("2")

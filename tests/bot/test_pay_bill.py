@@ -44,8 +44,8 @@ def timm(runtime):
 
 def test_pay_lec_from_the_menu_and_get_the_token(person, runtime, timm):
     a = person(A, "Musu", usd=50_00)
-    assert "7 Pay a bill\n8 Help" in a.says("MENU")
-    out = a.says("7")
+    assert "7 Help\n8 Pay a bill" in a.says("MENU")
+    out = a.says("8")
     assert "Which bill do you want to pay?\n1 LEC electricity\n2 LWSC water" in out
     out = a.says("1")
     assert "Type your LEC meter number. It looks like 04123456789." in out
