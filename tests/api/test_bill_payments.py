@@ -369,3 +369,70 @@ def test_a_configured_biller_is_listed_and_paid(client, runtime, merchant):
                                        "currency": "USD"})
     assert (r.status_code, r.get_json()["error"]["code"]) == (422, "INVALID_CURRENCY")
     assert "LIBTELCO takes LRD" in r.get_json()["error"]["message"]
+
+
+def test_the_schedulers_tick_settles_bill_payments(buyer, runtime):
+    from workers import scheduled
+
+    bp = pay(buyer, lec()).get_json()["data"]
+    done = scheduled.tick(runtime, utcnow() + SETTLED)
+    assert done["workers.bills.settle_due"] == 1
+    assert buyer.get(f"/v1/bill-payments/{bp['id']}").get_json()["data"]["status"] == "succeeded"
+
+
+class RaisingTimm(CountingTimm):
+    """A TIMM adapter whose pay call blows up (a reset connection): did TIMM take it?"""
+
+    def pay(self, *, reference, **kw):
+        self.pays.append(reference)
+        raise ConnectionResetError("connection reset by peer")
+
+
+def test_a_pay_call_that_raises_is_asked_about_never_repaid(buyer, runtime):
+    timm = RaisingTimm()
+    runtime.billers = Billers(catalog=runtime.billers.catalog, test=timm, live=None)
+    bp = pay(buyer, lec()).get_json()["data"]
+    assert timm.pays == [bp["id"]]
+    assert buyer.get(f"/v1/bill-payments/{bp['id']}").get_json()["data"]["status"] == "processing"
+    settle_later(runtime)
+    assert buyer.get(f"/v1/bill-payments/{bp['id']}").get_json()["data"]["status"] == "succeeded"
+    assert timm.pays == [bp["id"]] and timm.statuses == [bp["id"]]
+    ledger_holds(runtime)
+
+
+def test_timm_off_for_live_money_refuses_before_anything_is_written(client, runtime):
+    mid, live_key = create_merchant(runtime, scopes=["bill_payments:create"], live=True)
+    runtime.billers = Billers(catalog=runtime.billers.catalog, test=SandboxTimm(), live=None)
+    r = Api(client, live_key).post("/v1/bill-payments", lec())
+    assert (r.status_code, r.get_json()["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
+    assert "TIMM is not available for live payments" in r.get_json()["error"]["message"]
+    assert count_payments(runtime) == 0
+
+
+def test_a_slow_biller_is_asked_less_often_and_never_refunded(buyer, runtime):
+    from core.bills import settlement
+
+    class Slow(CountingTimm):
+        def status(self, *, reference, **kw):
+            self.statuses.append(reference)
+            from core.billers import BillResult
+
+            return BillResult("pending")
+
+    slow = Slow()
+    runtime.billers = Billers(catalog=runtime.billers.catalog, test=slow, live=None)
+    bp = pay(buyer, lec()).get_json()["data"]
+    t = utcnow()
+    for _ in range(30):  # a day and more of sweeps, each at the due time
+        with runtime.uow() as uow:
+            due_at = uow.session.get(bill_payments.BillPayment, bp["id"]).next_check_at
+        t = max(t, due_at)
+        assert bill_jobs.settle_due(runtime, t) == 1
+    gaps = settlement.CHECKS.schedule
+    assert len(slow.statuses) == 30 and len(gaps) < 30
+    with runtime.uow() as uow:
+        row = uow.session.get(bill_payments.BillPayment, bp["id"])
+        assert row.status == "processing" and row.status_checks == 30
+        assert row.next_check_at - t == settlement.KEEP_ASKING_EVERY
+    assert usd_balance(buyer) == 100000 - 2000, "TIMM may have paid: nothing is refunded on a guess"
+    ledger_holds(runtime)

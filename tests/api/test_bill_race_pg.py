@@ -101,6 +101,10 @@ def test_sweepers_and_jobs_at_once_settle_each_payment_once(pg_runtime):
     assert _entries(rt, "bill_paid") == len(made) - len(rejected) and _entries(rt, "bill_refund") == len(rejected)
     paid = sum(bp.amount for bp in made if bp.id not in rejected)
     assert balance == 100000 - paid
+    with rt.uow() as uow:
+        clearing = wallets.find_wallet(uow, wallets.SYSTEM, "bill_clearing", "USD", False).balance
+        owed = wallets.find_wallet(uow, wallets.SYSTEM, "biller_settlement", "USD", False).balance
+    assert (clearing, owed) == (0, paid), "nothing left in clearing; TIMM is owed exactly what it paid"
     _ledger_holds(rt)
 
 
