@@ -18,6 +18,7 @@ ROUTE_MODULES = [
     "api.routes.wallets",
     "api.routes.transfers",
     "api.routes.deposits",
+    "api.routes.bills",
 ]
 
 

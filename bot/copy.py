@@ -123,6 +123,7 @@ MENU_ADD = "Add money"
 MENU_HISTORY = "Recent transactions"
 MENU_CLAIM = "Claim money"
 MENU_PIN = "Change PIN"
+MENU_BILL = "Pay a bill"
 MENU_HELP = "Help"
 
 
@@ -167,9 +168,10 @@ HELP = ("Soxara help\n"
         "BAL: your balance\n"
         "SEND 12.50 USD 0881234567: send money\n"
         "CLAIM <code>: claim money sent to you\n"
+        "BILL: pay an LEC or LWSC bill\n"
         "CANCEL: stop what you're doing\n"
         "LOGOUT: log out\n"
-        "For support, quote the Ref (tr_…, dep_…) of the payment.")
+        "For support, quote the Ref (tr_…, dep_…, bp_…) of the payment.")
 
 
 def balance(amounts: list[tuple[int, str]]) -> str:
@@ -201,6 +203,8 @@ HISTORY_WHAT = {
     "added": "added from {method}",
     "adjustment": "adjustment by Soxara",
     "sandbox_funding": "test money",
+    "bill_payment": "{who} bill",
+    "bill_refund": "{who} bill, money back",
 }
 
 
@@ -298,6 +302,64 @@ def add_started(amount: int, currency: str, method: str, phone: str, deposit_id:
 ADD_CANCELLED = "Cancelled. Nothing was requested."
 METHOD_PROMPT = "Reply 1 for MTN MoMo or 2 for Orange Money."
 MOMO_FOREIGN = "Mobile money works with Liberian numbers only (+231…). Type a Liberian number."
+
+
+# --- pay a bill ------------------------------------------------------------------------
+
+def bill_which(billers: list[tuple[str, str]]) -> str:
+    """billers: (code, category) in the catalog's order."""
+    lines = [f"{n} {code} {category}" for n, (code, category) in enumerate(billers, start=1)]
+    return "\n".join(["Which bill do you want to pay?", *lines])
+
+
+def bill_which_again(codes: list[str]) -> str:
+    return f"Reply with the bill's number or its name ({', '.join(codes)})."
+
+
+def account_word(prepaid_electricity: bool) -> str:
+    return "meter number" if prepaid_electricity else "account number"
+
+
+def bill_account(biller: str, word: str, example: str, recent: list[str]) -> str:
+    """Ask for the account; `recent`: the numbers the person last paid this biller for."""
+    ask = f"Type your {biller} {word}. It looks like {example}."
+    if not recent:
+        return ask
+    lines = [f"{n} {number}" for n, number in enumerate(recent, start=1)]
+    return "\n".join([f"Which {biller} {word}?", *lines, f"or type another one. It looks like {example}."])
+
+
+def bill_account_bad(biller: str, word: str, example: str) -> str:
+    return f"That isn't a {biller} {word}. It looks like {example}."
+
+
+BILL_AMOUNT = "How much do you want to pay? For example 20 USD or 1,500 LRD."
+
+
+def bill_currency_not_taken(biller: str, currencies: list[str]) -> str:
+    return f"{biller} takes {' or '.join(currencies)} only. How much, in {' or '.join(currencies)}?"
+
+
+def bill_confirm(amount: int, currency: str, biller: str, word: str, account: str) -> str:
+    return f"Pay {money(amount, currency)} to {biller} for {word} {account}?\n1 YES\n2 NO"
+
+
+def bill_pin(amount: int, currency: str, biller: str, account: str) -> str:
+    return f"Type your PIN to pay {money(amount, currency)} to {biller} for {account}. (CANCEL to stop)"
+
+
+def bill_started(amount: int, currency: str, biller: str, account: str, token_coming: bool,
+                 bill_id: str) -> str:
+    then = (f"We'll send your token in its own message as soon as {biller} gives it."
+            if token_coming else f"We'll message you when {biller} confirms.")
+    return f"Paying {money(amount, currency)} to {biller} for {account}.\n{then}\nRef {bill_id}"
+
+
+def bill_insufficient(currency: str, balance: int) -> str:
+    return f"Not enough {currency} for that. You have {money(balance, currency)}. Nothing was paid."
+
+
+BILL_CANCELLED = "Cancelled. Nothing was paid."
 
 
 # --- claim -------------------------------------------------------------------------------

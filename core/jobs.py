@@ -17,6 +17,8 @@ jobs and the rows that back them:
   was written (the sweep `workers.messages.retry_due` sends it);
 - `ADVANCE_DEPOSIT`: `deposits.next_check_at`, due at once (the sweep
   `workers.deposits.advance_due` asks the rail);
+- `SETTLE_BILL_PAYMENT`: `bill_payments.next_check_at`, due at once (the sweep
+  `workers.bills.settle_due` pays the biller, or asks it again after a pending answer);
 - `TICK`: the scheduler's tick itself, run every second by whichever runner is there.
 """
 
@@ -32,10 +34,12 @@ log = logging.getLogger("soxara.jobs")
 # workers/jobs.py must take (a test checks each resolves and takes them).
 DELIVER_MESSAGE = "messages.deliver"
 ADVANCE_DEPOSIT = "deposits.advance"
+SETTLE_BILL_PAYMENT = "bills.settle"
 TICK = "scheduler.tick"
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     DELIVER_MESSAGE: ("message_id",),
     ADVANCE_DEPOSIT: ("deposit_id",),
+    SETTLE_BILL_PAYMENT: ("bill_payment_id",),
     TICK: (),
 }
 

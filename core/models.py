@@ -7,6 +7,7 @@ take the table for one that was dropped (tests/integration/test_migrations.py ch
 """
 
 from core import idempotency, ratelimit  # noqa: F401  (the kernel's tables)
+from core.bills import bill_payments  # noqa: F401
 from core.db import Base
 from core.events import events  # noqa: F401
 from core.identity import otp, pins, sessions, staff, users  # noqa: F401

@@ -68,6 +68,10 @@ class Runtime:
         """The billers bills are paid to, and the TIMM rail that pays them (core/billers)."""
         return _given(self._billers, "billers")
 
+    @billers.setter
+    def billers(self, billers: Billers) -> None:
+        self._billers = billers
+
     @property
     def webhooks(self) -> WebhookSender:
         """What POSTs webhook deliveries to merchants' endpoints (core/webhooks/sender.py)."""

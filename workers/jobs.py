@@ -14,11 +14,12 @@ from typing import Any
 
 from core import jobs
 from core.tracing import traced
-from workers import deposits, messages, scheduled
+from workers import bills, deposits, messages, scheduled
 
 JOBS: dict[str, Callable[..., Any]] = {
     jobs.DELIVER_MESSAGE: messages.deliver,
     jobs.ADVANCE_DEPOSIT: deposits.advance,
+    jobs.SETTLE_BILL_PAYMENT: bills.settle,
     jobs.TICK: scheduled.tick,
 }
 

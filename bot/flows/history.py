@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot import copy
 from bot.flows.base import Flow, MenuEntry, Turn
+from core.bills import bill_payments
 from core.identity import users
 from core.wallets import deposits, ledger, transfers, wallets
 from core.wallets.ledger import Posting
@@ -36,6 +37,8 @@ def what(turn: Turn, p: Posting) -> str:
     if p.obj_type == "deposit":
         d = deposits.get_for_user(turn.uow, turn.logged_in_user_id, turn.livemode, p.obj_id)
         return copy.history_what("added", method=d.method)
+    if p.obj_type == "bill_payment":
+        return copy.history_what(p.kind, who=turn.uow.get(bill_payments.BillPayment, p.obj_id, what="bill payment").biller)
     return copy.history_what(p.kind)
 
 

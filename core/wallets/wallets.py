@@ -27,6 +27,10 @@ SYSTEM_ACCOUNTS = {
     "cash_in_clearing": True,   # deposits: what the MoMo / Orange rails owe us
     "adjustments": True,        # operator credits and debits (soxara ledger adjust)
     "sandbox_funding": True,    # where test buyers' $1000 comes from
+    "bill_clearing": False,     # bill payments taken from wallets, the biller not yet paid
+    # Bills TIMM has paid for us: what Soxara owes TIMM, settled outside the ledger. Money
+    # only arrives here, so it may not go negative: a debit would be a bug, refused.
+    "biller_settlement": False,
     "fees": False,
 }
 

@@ -30,6 +30,9 @@ STATES_BEFORE_FLOWS = {
     "add_phone": (False, True), "add_confirm": (False, False), "add_pin": (True, False),
     "claim_code": (True, True), "claim_offer": (False, False),
     "pin_change_new": (True, False), "pin_change_repeat": (True, False), "pin_change_current": (True, False),
+    # issue 13's pay_bill flow
+    "bill_biller": (False, False), "bill_account": (False, True), "bill_amount": (False, True),
+    "bill_currency": (False, False), "bill_confirm": (False, False), "bill_pin": (True, False),
 }
 
 
