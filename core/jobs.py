@@ -17,6 +17,10 @@ jobs and the rows that back them:
   was written (the sweep `workers.messages.retry_due` sends it);
 - `ADVANCE_DEPOSIT`: `deposits.next_check_at`, due at once (the sweep
   `workers.deposits.advance_due` asks the rail);
+- `ADVANCE_PAYMENT`: `payments.next_check_at` (ask the customer in the chat, poll the rail,
+  expire an approval; the sweep `workers.payments.advance_due`);
+- `ADVANCE_REFUND`: `refunds.next_check_at` (send a refund over its rail; the sweep
+  `workers.payments.advance_refunds_due`);
 - `TICK`: the scheduler's tick itself, run every second by whichever runner is there.
 """
 
@@ -33,9 +37,13 @@ log = logging.getLogger("soxara.jobs")
 DELIVER_MESSAGE = "messages.deliver"
 ADVANCE_DEPOSIT = "deposits.advance"
 TICK = "scheduler.tick"
+ADVANCE_PAYMENT = "payments.advance"
+ADVANCE_REFUND = "refunds.advance"
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     DELIVER_MESSAGE: ("message_id",),
     ADVANCE_DEPOSIT: ("deposit_id",),
+    ADVANCE_PAYMENT: ("payment_id",),
+    ADVANCE_REFUND: ("refund_id",),
     TICK: (),
 }
 

@@ -14,11 +14,13 @@ from typing import Any
 
 from core import jobs
 from core.tracing import traced
-from workers import deposits, messages, scheduled
+from workers import deposits, messages, payments, scheduled
 
 JOBS: dict[str, Callable[..., Any]] = {
     jobs.DELIVER_MESSAGE: messages.deliver,
     jobs.ADVANCE_DEPOSIT: deposits.advance,
+    jobs.ADVANCE_PAYMENT: payments.advance,
+    jobs.ADVANCE_REFUND: payments.advance_refund,
     jobs.TICK: scheduled.tick,
 }
 

@@ -27,6 +27,8 @@ SWEEPS: list[str] = [
     "workers.transfers.expire_due",
     "workers.transfers.auto_claim_due",
     "workers.deposits.advance_due",
+    "workers.payments.advance_due",
+    "workers.payments.advance_refunds_due",
     "workers.messages.retry_due",
     "workers.auth.purge_expired",
 ]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from core.db import UnitOfWork
 from core.identity import users
 from core.ids import new_id
 from core.wallets import ledger, wallets
+from core.wallets.ledger import Posting
+from core.wallets.wallets import Wallet
 
 BUYER_FUNDS = 1000_00
 
@@ -28,3 +32,12 @@ def make_buyer(uow: UnitOfWork, phone_e164: str, *, amount: int = BUYER_FUNDS):
                     memo="sandbox buyer")
         uow.session.refresh(w)
     return user, w
+
+
+def is_buyer(uow: UnitOfWork, user_id: str) -> bool:
+    """Whether the user is a sandbox buyer: their test USD wallet was funded by
+    `make_buyer` (a merchant's test key takes their wallet payments at once)."""
+    return uow.session.scalar(
+        select(Posting.seq).join(Wallet, Wallet.id == Posting.account_id)
+        .where(Wallet.owner_type == wallets.USER, Wallet.owner_id == user_id, Wallet.livemode.is_(False),
+               Wallet.currency == "USD", Posting.kind == "sandbox_funding").limit(1)) is not None

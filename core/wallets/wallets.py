@@ -28,6 +28,8 @@ SYSTEM_ACCOUNTS = {
     "adjustments": True,        # operator credits and debits (soxara ledger adjust)
     "sandbox_funding": True,    # where test buyers' $1000 comes from
     "fees": False,
+    "card_clearing": True,      # card payments: what the card network owes us (and refunds paid back out)
+    "refunds_pending": False,   # refunds on their way back over a rail (MoMo, Orange, card)
 }
 
 
