@@ -94,21 +94,6 @@ def seed(env: dict, customers: int, merchants: int) -> tuple[list[Person], list[
     return people, shops
 
 
-def pay_once(http: HttpClient, shop: Shop, phone: str, amount: int) -> bool:
-    """One payment through the API: create, then confirm from the buyer's wallet."""
-    headers = {"Authorization": f"Bearer {shop.key}", "Content-Type": "application/json",
-               "Accept": "application/json"}
-    body = json.dumps({"amount": amount, "currency": "USD", "description": "bench"}).encode()
-    status, data = http.request_json("POST", "/v1/payments", body, {**headers, "X-Idempotency-Key": uuid.uuid4().hex})
-    if status != 201 or data is None:
-        return False
-    pid = data["data"]["id"]
-    body = json.dumps({"payment_method": {"type": "soxara_wallet", "phone_number": phone}}).encode()
-    status, data = http.request_json("POST", f"/v1/payments/{pid}/confirm", body,
-                                     {**headers, "X-Idempotency-Key": uuid.uuid4().hex})
-    return status == 200 and data is not None and data["data"]["status"] == "succeeded"
-
-
 class _JsonHttp(HttpClient):
     def request_json(self, method: str, path: str, body: bytes, headers: dict) -> tuple[int | None, dict | None]:
         import http.client
@@ -122,6 +107,21 @@ class _JsonHttp(HttpClient):
             self.conn.close()
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             return None, None
+
+
+def pay_once(http: _JsonHttp, shop: Shop, phone: str, amount: int) -> bool:
+    """One payment through the API: create, then confirm from the buyer's wallet."""
+    headers = {"Authorization": f"Bearer {shop.key}", "Content-Type": "application/json",
+               "Accept": "application/json"}
+    body = json.dumps({"amount": amount, "currency": "USD", "description": "bench"}).encode()
+    status, data = http.request_json("POST", "/v1/payments", body, {**headers, "X-Idempotency-Key": uuid.uuid4().hex})
+    if status != 201 or data is None:
+        return False
+    pid = data["data"]["id"]
+    body = json.dumps({"payment_method": {"type": "soxara_wallet", "phone_number": phone}}).encode()
+    status, data = http.request_json("POST", f"/v1/payments/{pid}/confirm", body,
+                                     {**headers, "X-Idempotency-Key": uuid.uuid4().hex})
+    return status == 200 and data is not None and data["data"]["status"] == "succeeded"
 
 
 @dataclass
