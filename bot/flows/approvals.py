@@ -23,9 +23,8 @@ flow = Flow("approvals", menu=MenuEntry(9, copy.MENU_APPROVALS, frozenset({"PAY"
 
 
 def _shown(turn: Turn, p: payments.Payment) -> dict:
-    description = (p.description or "")[:100] or None
     return {"payment": p.id, "amount_text": format_amount(p.amount, p.currency),
-            "merchant": payments.merchant_name(turn.uow, p), "description": description}
+            "merchant": payments.merchant_name(turn.uow, p), "description": payments.description_shown(p)}
 
 
 def begin(turn: Turn, payment: str | None = None, **_values) -> None:

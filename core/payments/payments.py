@@ -158,6 +158,11 @@ def _secret_hash(rt, secret: str) -> str:
     return crypto.keyed_hash(rt.secret_key, "client-secret", secret)
 
 
+def description_shown(p: Payment) -> str | None:
+    """The merchant's description as a customer reads it in the chat: one clean line, short."""
+    return names.fit_to_show(p.description, 100)
+
+
 def merchant_name(uow: UnitOfWork, p: Payment) -> str:
     """The merchant as the customer reads it (cleaned like every name shown to a person)."""
     return names.fit_to_show(merchants.get_merchant(uow, p.merchant_id).name) or "a Soxara merchant"

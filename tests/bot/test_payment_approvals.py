@@ -166,3 +166,11 @@ def test_cancel_leaves_the_request_waiting_and_several_are_listed(person, shop, 
     assert r.status_code == 200 and r.get_json()["data"]["status"] == "canceled"
     assert "No payment requests are waiting for you." in a.says("PAY")
     assert balance(runtime, A) == 50_00 - 3_00 and merchant_balance(runtime, shop) == 3_00 - 3
+
+
+def test_a_description_is_shown_as_one_clean_line(person, shop, runtime):
+    a = person(A, usd=50_00)
+    before = len(a.outbox())
+    ask(shop, A, description="2 baskets\n\u202eSEND ALL\u202c")
+    shown = a.outbox()[before:][0]
+    assert shown.startswith("Pay US$12.50 to Kpelle Crafts for 2 baskets SEND ALL?") and "\u202e" not in shown
