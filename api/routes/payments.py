@@ -90,7 +90,7 @@ def confirm_payment(ctx, body):
     """
     pr = ctx.principal
     if pr.kind == "key":
-        p = payments.get_for_merchant(ctx.uow, pr.merchant_id, pr.livemode, ctx.path["payment_id"])
+        p = payments.locked_for_merchant(ctx.uow, pr.merchant_id, pr.livemode, ctx.path["payment_id"])
         if "client_secret" in body:
             try:
                 payments.get_with_secret(ctx.uow, ctx.runtime, p.id, body["client_secret"])
@@ -100,6 +100,7 @@ def confirm_payment(ctx, body):
     else:
         p = payments.get_with_secret(ctx.uow, ctx.runtime, ctx.path["payment_id"], body.get("client_secret"),
                                      livemode=pr.livemode)
+        p = payments.locked(ctx.uow, p.id)
         payer = pr.user_id
     return payments.snapshot(payments.confirm(ctx.uow, ctx.runtime, p, _method(body), payer_user_id=payer))
 
