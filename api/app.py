@@ -19,6 +19,8 @@ ROUTE_MODULES = [
     "api.routes.transfers",
     "api.routes.deposits",
     "api.routes.bills",
+    "api.routes.payments",
+    "api.routes.refunds",
 ]
 
 

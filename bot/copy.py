@@ -403,3 +403,55 @@ def _minutes(seconds: int | None) -> str:
         h = (m + 59) // 60
         return f"{h} hours"
     return f"{m} minute{'s' if m != 1 else ''}"
+
+
+# --- payment requests (a merchant asks a person to pay from their wallet) ---------------------
+
+MENU_APPROVALS = "Payment requests"
+APPROVALS_NONE = "No payment requests are waiting for you."
+APPROVALS_CHOOSE = "Reply with the number of the request to answer."
+
+
+def _for(description: str | None) -> str:
+    return f" for {description}" if description else ""
+
+
+def approval_confirm(amount: str, merchant: str, description: str | None) -> str:
+    """`amount` already formatted (`US$12.50`)."""
+    return f"Pay {amount} to {merchant}{_for(description)}?\n1 YES\n2 NO"
+
+
+def approval_pin(amount: str, merchant: str) -> str:
+    return f"Type your PIN to pay {amount} to {merchant}. (CANCEL to stop)"
+
+
+def approval_paid(amount: str, merchant: str, payment_id: str) -> str:
+    return f"Paid {amount} to {merchant}.\nRef {payment_id}"
+
+
+def approval_declined(merchant: str) -> str:
+    return f"Declined. Nothing was paid, and {merchant} was told."
+
+
+def approval_later(minutes: int) -> str:
+    return (f"Not paid yet. You can still answer it for up to {minutes} minutes: "
+            f"choose {MENU_APPROVALS} from the menu.")
+
+
+def approval_short(currency: str, balance: int) -> str:
+    return (f"Not enough {currency} to pay that. You have {money(balance, currency)}. Nothing was paid; "
+            f"the merchant was told.")
+
+
+APPROVAL_GONE = "That payment request is no longer waiting (answered, canceled or expired). Nothing was paid."
+
+
+def approval_list(lines: list[str]) -> str:
+    return "\n".join(["Payment requests waiting for you:",
+                      *(f"{n} {line}" for n, line in enumerate(lines, start=1)), APPROVALS_CHOOSE])
+
+
+def approval_waiting(amount: str, merchant: str, description: str | None) -> str:
+    """To a phone not logged in in the chat: what is asked, and how to answer."""
+    return (f"{merchant} asks you to pay {amount}{_for(description)} from your Soxara wallet. "
+            f"Reply HI to log in, then choose {MENU_APPROVALS} to answer it.")

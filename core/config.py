@@ -33,6 +33,8 @@ class Settings:
     inprocess_jobs: str = "thread"
     # The billers `GET /v1/billers` lists, as JSON (core/billers); unset: LEC and LWSC.
     billers: str | None = None
+    # Each payment method's fee in basis points, as JSON (core/payments/fees.py); unset: the defaults.
+    payment_fees: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -77,6 +79,7 @@ class Settings:
             trusted_proxies=int(e.get("SOXARA_TRUSTED_PROXIES", "0")),
             inprocess_jobs=e.get("SOXARA_INPROCESS_JOBS", "thread"),
             billers=e.get("SOXARA_BILLERS") or None,
+            payment_fees=e.get("SOXARA_PAYMENT_FEES") or None,
         )
         s.check()
         return s
@@ -101,3 +104,9 @@ class Settings:
         from core.billers import catalog
 
         catalog(self)  # a malformed SOXARA_BILLERS refuses to start
+        from core.payments import fees
+
+        try:
+            fees.schedule(self)
+        except ValueError as e:  # json.JSONDecodeError is one
+            raise ConfigError(str(e)) from None

@@ -19,6 +19,10 @@ jobs and the rows that back them:
   `workers.deposits.advance_due` asks the rail);
 - `SETTLE_BILL_PAYMENT`: `bill_payments.next_check_at`, due at once (the sweep
   `workers.bills.settle_due` pays the biller, or asks it again after a pending answer);
+- `ADVANCE_PAYMENT`: `payments.next_check_at` (ask the customer in the chat, poll the rail,
+  expire an approval; the sweep `workers.payments.advance_due`);
+- `ADVANCE_REFUND`: `refunds.next_check_at` (send a refund over its rail; the sweep
+  `workers.payments.advance_refunds_due`);
 - `TICK`: the scheduler's tick itself, run every second by whichever runner is there.
 """
 
@@ -36,10 +40,14 @@ DELIVER_MESSAGE = "messages.deliver"
 ADVANCE_DEPOSIT = "deposits.advance"
 SETTLE_BILL_PAYMENT = "bills.settle"
 TICK = "scheduler.tick"
+ADVANCE_PAYMENT = "payments.advance"
+ADVANCE_REFUND = "refunds.advance"
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     DELIVER_MESSAGE: ("message_id",),
     ADVANCE_DEPOSIT: ("deposit_id",),
     SETTLE_BILL_PAYMENT: ("bill_payment_id",),
+    ADVANCE_PAYMENT: ("payment_id",),
+    ADVANCE_REFUND: ("refund_id",),
     TICK: (),
 }
 

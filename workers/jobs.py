@@ -14,12 +14,14 @@ from typing import Any
 
 from core import jobs
 from core.tracing import traced
-from workers import bills, deposits, messages, scheduled
+from workers import bills, deposits, messages, payments, scheduled
 
 JOBS: dict[str, Callable[..., Any]] = {
     jobs.DELIVER_MESSAGE: messages.deliver,
     jobs.ADVANCE_DEPOSIT: deposits.advance,
     jobs.SETTLE_BILL_PAYMENT: bills.settle,
+    jobs.ADVANCE_PAYMENT: payments.advance,
+    jobs.ADVANCE_REFUND: payments.advance_refund,
     jobs.TICK: scheduled.tick,
 }
 

@@ -28,6 +28,8 @@ SWEEPS: list[str] = [
     "workers.transfers.auto_claim_due",
     "workers.deposits.advance_due",
     "workers.bills.settle_due",
+    "workers.payments.advance_due",
+    "workers.payments.advance_refunds_due",
     "workers.messages.retry_due",
     "workers.auth.purge_expired",
 ]

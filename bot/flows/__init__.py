@@ -5,10 +5,21 @@ menu. Adding a flow is a module here, one line below, and its sentences in bot/c
 (docs/bot.md shows how).
 """
 
-from bot.flows import add_money, balance, claim, help, history, login, pay_bill, pin, send
+from bot.flows import (
+    add_money,
+    approvals,
+    balance,
+    claim,
+    help,
+    history,
+    login,
+    pay_bill,
+    pin,
+    send,
+)
 from bot.flows.base import MENU, RESTING, Flow, MenuEntry, Step, Turn, registry
 
-for _module in (login, balance, send, add_money, history, claim, pin, pay_bill, help):
+for _module in (login, balance, send, add_money, history, claim, pin, pay_bill, help, approvals):
     registry.register(_module.flow)
 
 __all__ = ["MENU", "RESTING", "Flow", "MenuEntry", "Step", "Turn", "registry"]

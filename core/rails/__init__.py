@@ -60,6 +60,15 @@ class CollectionRail(Protocol):
     def collection_status(self, *, reference: str, phone: str, started_at: datetime,
                           now: datetime) -> RailResult: ...
 
+    def start_refund(self, *, reference: str, collection_reference: str, phone: str, amount: int,
+                     currency: str, now: datetime) -> RailResult:
+        """Send `amount` back to `phone` for the collection `collection_reference`;
+        `reference` is our refund's id (the provider's idempotency key)."""
+        ...
+
+    def refund_status(self, *, reference: str, phone: str, started_at: datetime,
+                      now: datetime) -> RailResult: ...
+
 
 class RailUnavailable(Unavailable):
     """This rail carries no money of this mode on this deployment."""

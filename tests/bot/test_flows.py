@@ -33,6 +33,8 @@ STATES_BEFORE_FLOWS = {
     # issue 13's pay_bill flow
     "bill_biller": (False, False), "bill_account": (False, True), "bill_amount": (False, True),
     "bill_currency": (False, False), "bill_confirm": (False, False), "bill_pin": (True, False),
+    # Payment requests (issue 14).
+    "approval_choose": (False, True), "approval_confirm": (False, False), "approval_pin": (True, False),
 }
 
 
