@@ -18,6 +18,8 @@ ROUTE_MODULES = [
     "api.routes.wallets",
     "api.routes.transfers",
     "api.routes.deposits",
+    "api.routes.webhook_endpoints",
+    "api.routes.events",
 ]
 
 

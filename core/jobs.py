@@ -17,6 +17,10 @@ jobs and the rows that back them:
   was written (the sweep `workers.messages.retry_due` sends it);
 - `ADVANCE_DEPOSIT`: `deposits.next_check_at`, due at once (the sweep
   `workers.deposits.advance_due` asks the rail);
+- `RELAY_EVENTS`: `events.relay_pending` (the sweep `workers.webhooks.relay_due` fans
+  out what is left);
+- `DELIVER_WEBHOOKS`: `webhook_deliveries.next_attempt_at` (the sweep
+  `workers.webhooks.retry_due` prompts each endpoint with a delivery due);
 - `TICK`: the scheduler's tick itself, run every second by whichever runner is there.
 """
 
@@ -33,9 +37,13 @@ log = logging.getLogger("soxara.jobs")
 DELIVER_MESSAGE = "messages.deliver"
 ADVANCE_DEPOSIT = "deposits.advance"
 TICK = "scheduler.tick"
+RELAY_EVENTS = "webhooks.relay"
+DELIVER_WEBHOOKS = "webhooks.deliver"
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     DELIVER_MESSAGE: ("message_id",),
     ADVANCE_DEPOSIT: ("deposit_id",),
+    RELAY_EVENTS: (),
+    DELIVER_WEBHOOKS: ("endpoint_id",),
     TICK: (),
 }
 

@@ -13,5 +13,6 @@ from core.identity import otp, pins, sessions, staff, users  # noqa: F401
 from core.merchants import keys, merchants  # noqa: F401
 from core.messaging import conversations, outbox  # noqa: F401
 from core.wallets import deposits, ledger, transfers, wallets  # noqa: F401
+from core.webhooks import deliveries, endpoints  # noqa: F401
 
 metadata = Base.metadata

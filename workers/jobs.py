@@ -14,12 +14,14 @@ from typing import Any
 
 from core import jobs
 from core.tracing import traced
-from workers import deposits, messages, scheduled
+from workers import deposits, messages, scheduled, webhooks
 
 JOBS: dict[str, Callable[..., Any]] = {
     jobs.DELIVER_MESSAGE: messages.deliver,
     jobs.ADVANCE_DEPOSIT: deposits.advance,
     jobs.TICK: scheduled.tick,
+    jobs.RELAY_EVENTS: webhooks.relay,
+    jobs.DELIVER_WEBHOOKS: webhooks.deliver,
 }
 
 # Jobs of one id that the in-process runner may run many at once: queued back to back,

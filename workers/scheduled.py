@@ -29,6 +29,8 @@ SWEEPS: list[str] = [
     "workers.deposits.advance_due",
     "workers.messages.retry_due",
     "workers.auth.purge_expired",
+    "workers.webhooks.relay_due",
+    "workers.webhooks.retry_due",
 ]
 
 
