@@ -20,8 +20,12 @@ from sqlalchemy import select
 from core.db import utcnow
 from core.webhooks import deliveries, signature
 from tests.api.test_webhooks import add_endpoint, payout, shop
-from tests.integration.test_webhook_sender import answer, endpoint  # noqa: F401  (a fixture)
+from tests.integration import test_webhook_sender
+from tests.integration.test_webhook_sender import answer
 from workers.scheduled import tick
+
+# Receivers on 127.0.0.1 with a behaviour each (the sender's own tests' fixture).
+endpoint = test_webhook_sender.endpoint
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
