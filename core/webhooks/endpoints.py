@@ -27,6 +27,7 @@ from core.db import Base, UnitOfWork, UTCDateTime, utcnow
 from core.errors import InvalidInput, InvalidState, NotFound
 from core.events.events import TYPES
 from core.ids import new_id, random_string
+from core.merchants.merchants import Merchant
 from core.webhooks.urls import check_url
 
 ALL = "*"
@@ -117,6 +118,9 @@ def create(uow: UnitOfWork, secret_key: str, *, merchant_id: str, livemode: bool
     checked_url = check_url(url, livemode=livemode)
     stored_events = check_events(events)
     description = check_description(description)
+    # The merchant's row lock makes creations take turns, so racing ones cannot all see
+    # room for one more.
+    uow.session.get(Merchant, merchant_id, with_for_update=True)
     count = uow.session.scalar(select(func.count()).select_from(WebhookEndpoint).where(
         WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.livemode == livemode,
         WebhookEndpoint.deleted_at.is_(None)))
