@@ -34,7 +34,9 @@ def receiver_example() -> dict:
     """The Python block under "## A receiver" in docs/webhooks.md, executed as a module."""
     text = DOC.read_text()
     section = text[text.index("## A receiver"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found is not None, "docs/webhooks.md has no receiver example"
+    code = found.group(1)
     ns: dict = {"__name__": "soxara_receiver_example"}
     exec(compile(code, str(DOC), "exec"), ns)
     return ns
