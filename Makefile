@@ -69,5 +69,12 @@ bench-transfers: venv
 bench-jobs: venv
 	$(BIN)/python -m bench.jobs $(BENCH_ARGS)
 
+# Webhook events delivered a second to a receiver on 127.0.0.1 by 1 and 2 `soxara worker`
+# processes, and commit-to-first-attempt p50/p99, beside a plain loop of signed POSTs to the
+# same receiver in the same run (bench/webhooks.py; about a minute). Empties the Redis
+# database SOXARA_BENCH_REDIS names: give it one nothing else uses.
+bench-webhooks: venv
+	$(BIN)/python -m bench.webhooks $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) soxara.db* .pytest_cache

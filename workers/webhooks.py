@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from core.db import utcnow
 from core.jobs import DELIVER_WEBHOOKS, JobQueueUnavailable
 from core.webhooks import deliveries
+from core.webhooks.sender import Delivery
 from workers.context import runtime_for
 
 log = logging.getLogger("soxara.webhooks")
@@ -35,8 +37,9 @@ def relay(runtime=None) -> int:
 
 
 def deliver(endpoint_id: str, runtime=None) -> int:
-    """Make the endpoint's deliveries that may go now, one at a time, in order: how many
-    attempts were made. Safe to run twice at once: each delivery is leased to one job."""
+    """Make the endpoint's deliveries that may go now, in order, a claim of up to
+    CLAIM_BATCH at a time: how many attempts were made. Safe to run twice at once: a
+    claim leases its deliveries to one job."""
     rt = runtime_for(runtime)
     started, made = time.monotonic(), 0
     while made < PER_JOB and time.monotonic() - started < BUDGET:
@@ -45,18 +48,24 @@ def deliver(endpoint_id: str, runtime=None) -> int:
             uow.commit()
         if claimed is None:
             return made
-        if claimed.secrets:
-            outcome = rt.webhooks.send(claimed.url, claimed.headers(utcnow()), claimed.body,
-                                       deliveries.TIMEOUT, public_only=claimed.livemode)
-        else:
-            outcome = deliveries.UNSIGNABLE
+        outcomes: list[tuple[deliveries.Leased, Delivery, datetime]] = []
+        for item in claimed.items:
+            now = utcnow()
+            if outcomes and not claimed.may_start(now):
+                break  # the rest is handed back: the lease must outlast every send
+            if claimed.secrets:
+                outcome = rt.webhooks.send(claimed.url, claimed.headers(item, now), item.body,
+                                           deliveries.TIMEOUT, public_only=claimed.livemode)
+            else:
+                outcome = deliveries.UNSIGNABLE
+            outcomes.append((item, outcome, now))
+            if not outcome.ok:
+                log.info("webhook %s to %s failed (attempt %d): %s", item.event_id, endpoint_id,
+                         item.attempts + 1, outcome.error or f"HTTP {outcome.status}")
         with rt.uow() as uow:
-            status = deliveries.record(uow, claimed, outcome)
+            deliveries.record(uow, claimed, outcomes)
             uow.commit()
-        made += 1
-        if not outcome.ok:
-            log.info("webhook %s to %s failed (attempt %d): %s; %s", claimed.event_id, endpoint_id,
-                     claimed.attempts + 1, outcome.error or f"HTTP {outcome.status}", status)
+        made += len(outcomes)
     try:  # more may be waiting: the endpoint goes to the back of the queue
         rt.jobs.enqueue(DELIVER_WEBHOOKS, endpoint_id)
     except JobQueueUnavailable:

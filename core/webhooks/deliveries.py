@@ -148,97 +148,142 @@ def relay(uow: UnitOfWork, jobs, *, now: datetime | None = None, limit: int = RE
 # --- one attempt: claim, (the worker sends), record ----------------------------------------
 
 @dataclass(frozen=True)
-class Claimed:
-    """A delivery leased to one job, with all it needs to send it outside a transaction."""
+class Leased:
+    """One delivery of a claim: the event as it is sent, and its attempts so far."""
 
     seq: int
-    token: str
-    attempts: int  # before this one
     event_id: str
+    attempts: int  # before this one
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """Deliveries to one endpoint leased to one job, in the order they must go, with all
+    it needs to send them outside a transaction."""
+
+    token: str
     endpoint_id: str
     url: str
     livemode: bool
-    body: bytes
     secrets: tuple[str, ...]  # empty: the sealed secret cannot be opened
+    items: tuple[Leased, ...]
+    leased_at: datetime
 
-    def headers(self, now: datetime) -> dict[str, str]:
-        return {signature.HEADER: signature.header(list(self.secrets), int(now.timestamp()), self.body),
-                signature.EVENT_ID_HEADER: self.event_id}
+    def headers(self, item: Leased, now: datetime) -> dict[str, str]:
+        return {signature.HEADER: signature.header(list(self.secrets), int(now.timestamp()), item.body),
+                signature.EVENT_ID_HEADER: item.event_id}
+
+    def may_start(self, now: datetime) -> bool:
+        """Whether another of its deliveries can still be made within the lease (the first
+        always may: a lease is longer than one delivery)."""
+        return now + timedelta(seconds=TIMEOUT) + _LEASE_MARGIN < self.leased_at + LEASE
 
 
+_LEASE_MARGIN = timedelta(seconds=5)  # the writes around a send
+CLAIM_BATCH = 20
+# The endpoint's deliveries that may go now, in order: due and not held, and for a first
+# attempt, no earlier first attempt that is held by another job or not due yet (an earlier
+# one that is due and free comes first in this very list).
 _NEXT = text(
     "SELECT d.seq FROM webhook_deliveries d WHERE d.endpoint_id = :endpoint_id "
     "AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= :now "
     "AND (d.claimed_until IS NULL OR d.claimed_until < :now) "
     "AND (d.attempts > 0 OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p "
     " WHERE p.endpoint_id = d.endpoint_id AND p.next_attempt_at IS NOT NULL AND p.attempts = 0 "
-    " AND p.seq < d.seq)) "
-    "ORDER BY d.seq LIMIT 1").bindparams(bindparam("now", type_=UTCDateTime()))
+    " AND p.seq < d.seq AND (p.next_attempt_at > :now OR p.claimed_until >= :now))) "
+    "ORDER BY d.seq LIMIT :limit").bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def claim(uow: UnitOfWork, secret_key: str, endpoint_id: str, *, now: datetime | None = None) -> Claimed | None:
-    """Lease the endpoint's next delivery that may go now (in order, see the module), or
-    None: nothing is due, the endpoint is disabled or gone, or another job holds what is
-    next. The caller commits before sending."""
+def claim(uow: UnitOfWork, secret_key: str, endpoint_id: str, *, now: datetime | None = None,
+          limit: int = CLAIM_BATCH) -> Claimed | None:
+    """Lease up to `limit` of the endpoint's deliveries that may go now (in order, see the
+    module), or None: nothing is due, the endpoint is disabled or gone, or another job
+    holds what is next. One claim at a time per endpoint (its row is locked until the
+    caller commits, which it does before sending)."""
     now = now or utcnow()
-    ep = uow.session.get(WebhookEndpoint, endpoint_id)
+    ep = uow.session.get(WebhookEndpoint, endpoint_id, with_for_update=True, populate_existing=True)
     if ep is None or not ep.enabled or ep.deleted_at is not None:
         return None
+    if ep.failing_since is not None:
+        limit = 1  # an endpoint that fails (or hangs) gets one delivery at a time
+    seqs = list(uow.session.execute(_NEXT, {"endpoint_id": endpoint_id, "now": now, "limit": limit}).scalars())
+    if not seqs:
+        return None
     token = random_tokens.token_hex(16)
-    for _ in range(3):  # another job may take the one found first
-        seq = uow.session.execute(_NEXT, {"endpoint_id": endpoint_id, "now": now}).scalar()
-        if seq is None:
-            return None
-        taken = uow.session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.seq == seq, WebhookDelivery.next_attempt_at.is_not(None),
-                   (WebhookDelivery.claimed_until.is_(None)) | (WebhookDelivery.claimed_until < now))
-            .values(claimed_until=now + LEASE, claim_token=token))
-        if rowcount(taken) == 1:
-            d = uow.session.get(WebhookDelivery, seq, populate_existing=True)
-            assert d is not None
-            ev = uow.session.get(events.Event, d.event_id)
-            assert ev is not None
-            try:
-                keys = tuple(endpoints.signing_secrets(ep, secret_key, now))
-            except endpoints.SecretUnreadable:
-                keys = ()
-            body = json.dumps(ev.as_payload(), separators=(",", ":")).encode()
-            return Claimed(seq=seq, token=token, attempts=d.attempts, event_id=d.event_id, endpoint_id=ep.id,
-                           url=ep.url, livemode=ep.livemode, body=body, secrets=keys)
-    return None
+    uow.session.execute(update(WebhookDelivery).where(WebhookDelivery.seq.in_(seqs))
+                        .values(claimed_until=now + LEASE, claim_token=token)
+                        .execution_options(synchronize_session=False))
+    rows = uow.session.execute(
+        select(WebhookDelivery.seq, WebhookDelivery.attempts, events.Event)
+        .join(events.Event, events.Event.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.seq.in_(seqs)).order_by(WebhookDelivery.seq)).all()
+    try:
+        keys = tuple(endpoints.signing_secrets(ep, secret_key, now))
+    except endpoints.SecretUnreadable:
+        keys = ()
+    items = tuple(Leased(seq, ev.id, attempts, json.dumps(ev.as_payload(), separators=(",", ":")).encode())
+                  for seq, attempts, ev in rows)
+    return Claimed(token=token, endpoint_id=ep.id, url=ep.url, livemode=ep.livemode, secrets=keys, items=items,
+                   leased_at=now)
 
 
 UNSIGNABLE = Delivery(None, 0, error="not sent: the endpoint's signing secret cannot be opened; rotate it")
 
 
-def record(uow: UnitOfWork, claimed: Claimed, outcome: Delivery, *, now: datetime | None = None) -> str:
-    """Record the attempt and what follows from it; the delivery's status now. Done by
-    whoever holds the lease; an attempt made after the lease ran out (and the delivery
-    was claimed again) is recorded, and changes nothing else."""
+def record(uow: UnitOfWork, claimed: Claimed, outcomes: list[tuple[Leased, Delivery, datetime]], *,
+           now: datetime | None = None) -> dict[int, str]:
+    """Record the attempts made (each with when it was made) and what follows from them,
+    and hand back the claim's deliveries that were not attempted; {seq: status now}. An
+    attempt made after its lease ran out (and the delivery was claimed again) is recorded
+    and changes nothing else ("superseded")."""
     now = now or utcnow()
-    uow.session.add(WebhookAttempt(
-        delivery_seq=claimed.seq, event_id=claimed.event_id, endpoint_id=claimed.endpoint_id,
-        attempted_at=now, status_code=outcome.status, latency_ms=outcome.latency_ms,
-        answer=outcome.answer.replace("\x00", "\ufffd"), error=(outcome.error or None) and outcome.error[:300],
-        succeeded=outcome.ok))
-    attempts = claimed.attempts + 1
-    retry_at = None if outcome.ok else RETRY.next_attempt_at(attempts, now)
-    status = "succeeded" if outcome.ok else ("pending" if retry_at else "failed")
-    held = uow.session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.seq == claimed.seq, WebhookDelivery.claim_token == claimed.token)
-        .values(attempts=attempts, status=status, next_attempt_at=retry_at, claimed_until=None,
-                claim_token=None, last_attempt_at=now, succeeded_at=now if outcome.ok else None))
-    if rowcount(held) == 0:
-        return "superseded"
-    ep = WebhookEndpoint
-    if outcome.ok:
+    d, ep = WebhookDelivery, WebhookEndpoint
+    statuses: dict[int, str] = {}
+    succeeded: list[int] = []
+    for item, outcome, at in outcomes:
+        uow.session.add(WebhookAttempt(
+            delivery_seq=item.seq, event_id=item.event_id, endpoint_id=claimed.endpoint_id, attempted_at=at,
+            status_code=outcome.status, latency_ms=outcome.latency_ms,
+            answer=outcome.answer.replace("\x00", "\ufffd"),
+            error=(outcome.error or None) and outcome.error[:300], succeeded=outcome.ok))
+        if outcome.ok:
+            succeeded.append(item.seq)
+            continue
+        retry_at = RETRY.next_attempt_at(item.attempts + 1, at)
+        status = "pending" if retry_at else "failed"
+        held = uow.session.execute(
+            update(d).where(d.seq == item.seq, d.claim_token == claimed.token)
+            .values(attempts=d.attempts + 1, status=status, next_attempt_at=retry_at, claimed_until=None,
+                    claim_token=None, last_attempt_at=at, succeeded_at=None)
+            .execution_options(synchronize_session=False))
+        statuses[item.seq] = status if rowcount(held) else "superseded"
+    if succeeded:
+        # One statement for all that went through (the usual case): they share the claim.
+        done = set(uow.session.execute(
+            update(d).where(d.seq.in_(succeeded), d.claim_token == claimed.token)
+            .values(attempts=d.attempts + 1, status="succeeded", next_attempt_at=None, claimed_until=None,
+                    claim_token=None, last_attempt_at=now, succeeded_at=now)
+            .returning(d.seq).execution_options(synchronize_session=False)).scalars())
+        statuses.update({seq: "succeeded" if seq in done else "superseded" for seq in succeeded})
+    attempted = {item.seq for item, _, _ in outcomes}
+    unsent = [item.seq for item in claimed.items if item.seq not in attempted]
+    if unsent:
+        uow.session.execute(update(d).where(d.seq.in_(unsent), d.claim_token == claimed.token)
+                            .values(claimed_until=None, claim_token=None)
+                            .execution_options(synchronize_session=False))
+    if not outcomes:
+        return statuses
+    failing_from = None  # when the run of failures that ends the batch began
+    for _, o, at in outcomes:
+        failing_from = None if o.ok else (failing_from or at)
+    if any(o.ok for _, o, _ in outcomes):
         uow.session.execute(update(ep).where(ep.id == claimed.endpoint_id, ep.failing_since.is_not(None))
-                            .values(failing_since=None))
-        return status
+                            .values(failing_since=None).execution_options(synchronize_session=False))
+    if failing_from is None:
+        return statuses
     uow.session.execute(update(ep).where(ep.id == claimed.endpoint_id, ep.failing_since.is_(None))
-                        .values(failing_since=now))
+                        .values(failing_since=failing_from).execution_options(synchronize_session=False))
     disabled = uow.session.execute(
         update(ep).where(ep.id == claimed.endpoint_id, ep.enabled, ep.deleted_at.is_(None),
                          ep.failing_since <= now - FAILING_FOR)
@@ -250,7 +295,7 @@ def record(uow: UnitOfWork, claimed: Claimed, outcome: Delivery, *, now: datetim
         assert e is not None
         events.record(uow, "webhook_endpoint.disabled", object_type="webhook_endpoint", object_id=e.id,
                       snapshot=e.snapshot(), livemode=e.livemode, merchant_id=e.merchant_id)
-    return status
+    return statuses
 
 
 # --- what the sweep and the API need ------------------------------------------------------------

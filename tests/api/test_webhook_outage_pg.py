@@ -65,7 +65,9 @@ class Receiver:
 
         ns["handle"] = handle
 
-        class Counting(ns["SoxaraWebhook"]):
+        base: type = ns["SoxaraWebhook"]
+
+        class Counting(base):  # type: ignore[valid-type,misc]
             def do_POST(self):
                 receiver.requests[self.headers.get("Soxara-Event-Id")] += 1
                 super().do_POST()

@@ -61,6 +61,12 @@ def relay(rt) -> int:
     return n
 
 
+def record_one(uow, claimed, outcome, now=None) -> str:
+    """Record the claim's one delivery's attempt: its status."""
+    [item] = claimed.items
+    return deliveries.record(uow, claimed, [(item, outcome, now or utcnow())], now=now)[item.seq]
+
+
 def due_at(rt, now) -> list[str]:
     with rt.uow() as uow:
         return deliveries.due_endpoints(uow, now)
@@ -97,20 +103,44 @@ def test_a_delivery_job_sends_in_order_and_a_second_job_finds_nothing_to_take(ru
     ids = happen(runtime, mid, 4)
     relay(runtime)
     with runtime.uow() as uow:
-        first = deliveries.claim(uow, runtime.secret_key, ep)
+        first = deliveries.claim(uow, runtime.secret_key, ep, limit=1)
         uow.commit()
-    assert first is not None and first.event_id == ids[0]
+    assert first is not None and [i.event_id for i in first.items] == ids[:1]
     # while the first is in flight, nothing else of the endpoint may go: order
     with runtime.uow() as uow:
         assert deliveries.claim(uow, runtime.secret_key, ep) is None
     assert webhooks.deliver(ep, runtime) == 0
     with runtime.uow() as uow:
-        assert deliveries.record(uow, first, Delivery(200, 5)) == "succeeded"
+        assert record_one(uow, first, Delivery(200, 5)) == "succeeded"
         uow.commit()
     assert webhooks.deliver(ep, runtime) == 3
     import json
 
     assert [json.loads(s.body)["id"] for s in runtime.webhooks.sent] == ids[1:]
+
+
+def test_a_claim_takes_the_next_deliveries_in_order_and_hands_back_what_it_did_not_send(runtime, held):
+    mid, _ = create_merchant(runtime)
+    ep = endpoint_for(runtime, mid)
+    ids = happen(runtime, mid, 5)
+    relay(runtime)
+    with runtime.uow() as uow:
+        c = deliveries.claim(uow, runtime.secret_key, ep, limit=3)
+        uow.commit()
+    assert [i.event_id for i in c.items] == ids[:3]
+    with runtime.uow() as uow:  # held: nothing after them may go before them
+        assert deliveries.claim(uow, runtime.secret_key, ep) is None
+    now = utcnow()
+    with runtime.uow() as uow:  # the first went, the second failed, the third was not tried
+        got = deliveries.record(uow, c, [(c.items[0], Delivery(200, 1), now), (c.items[1], Delivery(500, 1), now)])
+        uow.commit()
+    assert got == {c.items[0].seq: "succeeded", c.items[1].seq: "pending"}
+    with runtime.uow() as uow:
+        c2 = deliveries.claim(uow, runtime.secret_key, ep)
+        uow.commit()
+    # the endpoint is failing now: one at a time; the third, handed back, is next
+    assert [i.event_id for i in c2.items] == [ids[2]]
+    assert rows(runtime)[:3] == [(ids[0], ep, "succeeded", 1), (ids[1], ep, "pending", 1), (ids[2], ep, "pending", 0)]
 
 
 def test_a_lease_a_killed_worker_left_runs_out_and_the_delivery_goes_again(runtime, held):
@@ -130,10 +160,10 @@ def test_a_lease_a_killed_worker_left_runs_out_and_the_delivery_goes_again(runti
     with runtime.uow() as uow:
         again = deliveries.claim(uow, runtime.secret_key, ep, now=later)
         uow.commit()
-    assert again is not None and again.event_id == evt and again.token != lost.token
+    assert again is not None and again.items[0].event_id == evt and again.token != lost.token
     with runtime.uow() as uow:
-        assert deliveries.record(uow, lost, Delivery(200, 1), now=later) == "superseded"
-        assert deliveries.record(uow, again, Delivery(200, 1), now=later) == "succeeded"
+        assert record_one(uow, lost, Delivery(200, 1), now=later) == "superseded"
+        assert record_one(uow, again, Delivery(200, 1), now=later) == "succeeded"
         uow.commit()
     assert rows(runtime) == [(evt, ep, "succeeded", 1)]
     with runtime.uow() as uow:
@@ -151,7 +181,7 @@ def test_the_last_retry_gives_up_and_three_days_of_failures_disable_the_endpoint
         c = deliveries.claim(uow, runtime.secret_key, ep, now=start)
         uow.commit()
     with runtime.uow() as uow:
-        assert deliveries.record(uow, c, Delivery(503, 1), now=start) == "pending"
+        assert record_one(uow, c, Delivery(503, 1), now=start) == "pending"
         uow.commit()
     with runtime.uow() as uow:
         e = uow.session.get(endpoints.WebhookEndpoint, ep)
@@ -165,7 +195,7 @@ def test_the_last_retry_gives_up_and_three_days_of_failures_disable_the_endpoint
         c = deliveries.claim(uow, runtime.secret_key, ep, now=end)
         uow.commit()
     with runtime.uow() as uow:
-        assert deliveries.record(uow, c, Delivery(None, 10000, error="timeout"), now=end) == "failed"
+        assert record_one(uow, c, Delivery(None, 10000, error="timeout"), now=end) == "failed"
         uow.commit()
     assert rows(runtime) == [(evt, ep, "failed", deliveries.RETRY.max_attempts)]
     with runtime.uow() as uow:
