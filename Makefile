@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers bench-jobs clean
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers bench-jobs bench-webhooks clean
 
 $(BIN)/soxara: pyproject.toml
 	$(PY) -m venv $(VENV)
