@@ -23,20 +23,32 @@ PER_JOB = 100
 BUDGET = 60.0  # seconds
 
 
-def relay(runtime=None) -> int:
-    """Fan every committed, unrelayed event out to its endpoints: how many events."""
+def relay(runtime=None, *, inline: bool = True) -> int:
+    """Fan every committed, unrelayed event out to its endpoints: how many events. Then
+    deliver: `inline`, this job itself delivers to the endpoints whose last attempts went
+    through (one job per event instead of two: RQ's cost per job is most of a delivery's),
+    and queues a job for each failing one, which may hang for the whole timeout. Not
+    inline (the sweep, which must not wait on HTTP), it queues a job for each."""
     rt = runtime_for(runtime)
     total = 0
     while True:
         with rt.uow() as uow:
-            n = deliveries.relay(uow, rt.jobs)
+            done = deliveries.relay(uow)
             uow.commit()
-        total += n
-        if n < deliveries.RELAY_BATCH:
+        total += done.events
+        for endpoint_id in done.endpoints:
+            if inline and endpoint_id not in done.failing:
+                deliver(endpoint_id, rt, requeue=False)
+                continue
+            try:
+                rt.jobs.enqueue(DELIVER_WEBHOOKS, endpoint_id)
+            except JobQueueUnavailable:
+                pass  # the sweep prompts it once the queue is back
+        if done.events < deliveries.RELAY_BATCH:
             return total
 
 
-def deliver(endpoint_id: str, runtime=None) -> int:
+def deliver(endpoint_id: str, runtime=None, *, requeue: bool = True) -> int:
     """Make the endpoint's deliveries that may go now, in order, a claim of up to
     CLAIM_BATCH at a time: how many attempts were made. Safe to run twice at once: a
     claim leases its deliveries to one job."""
@@ -66,10 +78,11 @@ def deliver(endpoint_id: str, runtime=None) -> int:
             deliveries.record(uow, claimed, outcomes)
             uow.commit()
         made += len(outcomes)
-    try:  # more may be waiting: the endpoint goes to the back of the queue
-        rt.jobs.enqueue(DELIVER_WEBHOOKS, endpoint_id)
-    except JobQueueUnavailable:
-        pass  # the sweep prompts it once the queue is back
+    if requeue:
+        try:  # more may be waiting: the endpoint goes to the back of the queue
+            rt.jobs.enqueue(DELIVER_WEBHOOKS, endpoint_id)
+        except JobQueueUnavailable:
+            pass  # the sweep prompts it once the queue is back
     return made
 
 
@@ -78,7 +91,7 @@ def relay_due(runtime=None, now=None) -> int:
     rt = runtime_for(runtime)
     with rt.uow() as uow:
         waiting = deliveries.pending_relay(uow)
-    return relay(rt) if waiting else 0
+    return relay(rt, inline=False) if waiting else 0
 
 
 def retry_due(runtime=None, now=None) -> int:

@@ -111,10 +111,17 @@ class WebhookAttempt(Base):
 
 # --- the relay ---------------------------------------------------------------------------
 
-def relay(uow: UnitOfWork, jobs, *, now: datetime | None = None, limit: int = RELAY_BATCH) -> int:
+@dataclass(frozen=True)
+class Relayed:
+    events: int  # how many were relayed (fewer than the limit: none are left)
+    endpoints: tuple[str, ...]  # those that got deliveries, in order
+    failing: frozenset[str]  # of those, the ones whose last attempts failed
+
+
+def relay(uow: UnitOfWork, *, now: datetime | None = None, limit: int = RELAY_BATCH) -> Relayed:
     """Fan out up to `limit` committed events, oldest first, to their merchants'
-    endpoints; the number of events relayed (fewer than `limit`: none are left). The
-    caller commits; each endpoint that got a delivery gets its job after that."""
+    endpoints. The caller commits, then sees that each endpoint that got a delivery is
+    delivered to (workers/webhooks.py); the sweep does if it does not."""
     now = now or utcnow()
     if uow.is_postgres:
         # Waits for a relay already running: what it is relaying is then committed and
@@ -124,7 +131,7 @@ def relay(uow: UnitOfWork, jobs, *, now: datetime | None = None, limit: int = RE
         select(events.Event).where(events.Event.relay_pending)
         .order_by(events.Event.created_at, events.Event.id).limit(limit)))
     if not pending:
-        return 0
+        return Relayed(0, (), frozenset())
     merchants = {e.merchant_id for e in pending}
     listening = list(uow.session.scalars(
         select(WebhookEndpoint).where(WebhookEndpoint.merchant_id.in_(merchants),
@@ -140,9 +147,8 @@ def relay(uow: UnitOfWork, jobs, *, now: datetime | None = None, limit: int = RE
                     prompted.append(ep.id)
     uow.session.execute(update(events.Event).where(events.Event.id.in_([e.id for e in pending]))
                         .values(relay_pending=False))
-    for endpoint_id in prompted:
-        enqueue_after_commit(uow, jobs, DELIVER_WEBHOOKS, endpoint_id)
-    return len(pending)
+    return Relayed(len(pending), tuple(prompted),
+                   frozenset(ep.id for ep in listening if ep.id in prompted and ep.failing_since is not None))
 
 
 # --- one attempt: claim, (the worker sends), record ----------------------------------------
