@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Index, String, Text, select, text
+from sqlalchemy import Boolean, Index, String, Text, false, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, Statement, UnitOfWork, UTCDateTime, utcnow
@@ -58,8 +58,9 @@ class Event(Base):
     object_id: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[str] = mapped_column(Text)  # JSON: the object as it was at that moment
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # True until the relay has fanned it out to its merchant's webhook endpoints.
-    relay_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # True until the relay has fanned it out to its merchant's webhook endpoints. A row
+    # written without it (events before webhooks, raw SQL) has nothing to relay.
+    relay_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def as_payload(self) -> dict:
         return {

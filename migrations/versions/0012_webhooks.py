@@ -74,9 +74,8 @@ def upgrade() -> None:
 
     with op.batch_alter_table('events', schema=None) as batch_op:
         # Events written before webhooks existed had no endpoint to go to: not pending.
+        # The default stays: a row written without the column has nothing to relay.
         batch_op.add_column(sa.Column('relay_pending', sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.alter_column('relay_pending', server_default=None)
         batch_op.create_index('ix_events_relay_pending', ['created_at'], unique=False, postgresql_where=sa.text('relay_pending'), sqlite_where=sa.text('relay_pending'))
 
 
