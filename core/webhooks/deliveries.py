@@ -1,18 +1,21 @@
 """Deliveries: each committed event, POSTed to each of its merchant's endpoints that wants it.
 
 The relay (`relay`) reads committed events still `relay_pending` (core/events/events.py),
-oldest first, and writes one delivery per (event, endpoint that listens for its type),
-then asks for a delivery job per endpoint once that commits. One relay runs at a time
+oldest first, and writes one delivery per (event, endpoint that listens for its type);
+once that commits, the relay job delivers to those endpoints itself, or queues a job for
+each that is failing (workers/webhooks.py). One relay runs at a time
 (a transaction-scoped advisory lock on PostgreSQL; SQLite has one writer anyway), so the
 deliveries' `seq` follows the order in which the events were seen committed.
 
 A delivery job works one endpoint (`claim`, then the worker sends, then `record`):
 
-- Claiming is a conditional UPDATE that leases the row for `LEASE` (longer than the 10 s
-  timeout and the writes around it): two jobs, or a job and the sweep, never send one
-  delivery at the same time. A worker killed mid-delivery leaves a lease that runs out;
-  the sweep then prompts the endpoint again and the delivery is sent again (at least
-  once: receivers dedupe by the event id).
+- A claim, under the endpoint's row lock, leases up to `CLAIM_BATCH` of its deliveries
+  (one while the endpoint is failing) for `LEASE`; the job sends them in order while a
+  whole send still fits in the lease, and records them in one transaction, handing back
+  any it did not send. Two jobs, or a job and the sweep, never send one delivery at the
+  same time. A worker killed mid-delivery leaves a lease that runs out; the sweep then
+  prompts the endpoint again and the delivery is sent again (at least once: receivers
+  dedupe by the event id).
 - Order: an endpoint's first attempts go one at a time, in `seq` order: a delivery's
   first attempt waits until every earlier delivery to the endpoint has had its own. A
   delivery being retried no longer holds the ones behind it.
