@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers bench-jobs bench-payments clean
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers bench-jobs bench-payments bench-webhooks clean
 
 $(BIN)/soxara: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -75,6 +75,13 @@ bench-jobs: venv
 # ledger check (bench/payments.py; about a minute).
 bench-payments: venv
 	$(BIN)/python -m bench.payments $(BENCH_ARGS)
+
+# Webhook events delivered a second to a receiver on 127.0.0.1 by 1 and 2 `soxara worker`
+# processes, and commit-to-first-attempt p50/p99, beside a plain loop of signed POSTs to the
+# same receiver in the same run (bench/webhooks.py; about a minute). Empties the Redis
+# database SOXARA_BENCH_REDIS names: give it one nothing else uses.
+bench-webhooks: venv
+	$(BIN)/python -m bench.webhooks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) soxara.db* .pytest_cache

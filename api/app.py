@@ -21,6 +21,8 @@ ROUTE_MODULES = [
     "api.routes.bills",
     "api.routes.payments",
     "api.routes.refunds",
+    "api.routes.webhook_endpoints",
+    "api.routes.events",
 ]
 
 

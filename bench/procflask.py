@@ -69,9 +69,9 @@ BEGIN
   INSERT INTO postings (id, entry_id, account_id, amount, balance_after, kind, obj_type, obj_id, created_at)
   VALUES (p_txn2, p_jid, v_b, v_db, (SELECT balance FROM accounts WHERE id = v_b), 'transfer', 'transfer',
     p_tid, p_now);
-  INSERT INTO events (id, type, livemode, merchant_id, object_type, object_id, data, created_at)
-  VALUES (p_evt1, 'transfer.created', false, NULL, 'transfer', p_tid, p_snapshot, p_now),
-         (p_evt2, 'transfer.succeeded', false, NULL, 'transfer', p_tid, p_snapshot, p_now);
+  INSERT INTO events (id, type, livemode, merchant_id, object_type, object_id, data, created_at, relay_pending)
+  VALUES (p_evt1, 'transfer.created', false, NULL, 'transfer', p_tid, p_snapshot, p_now, false),
+         (p_evt2, 'transfer.succeeded', false, NULL, 'transfer', p_tid, p_snapshot, p_now, false);
   INSERT INTO outbound_messages (id, to_phone, channel, body, sealed_body, status, attempts, next_attempt_at,
     created_at)
   VALUES (p_msg, p_phone, 'bench', 'You received money from ' || v_label || '. Ref ' || p_tid, NULL, 'sent', 0,

@@ -307,7 +307,7 @@ class _ReplicaClient(_RawClient):
         legs = sorted([(src_wallet, -amount), (dst_wallet, amount)])
         snapshot = json.dumps({"id": tid, "object": "transfer", "amount": amount, "pad": "x" * 300})
         event = dict(livemode=False, merchant_id=None, object_type="transfer", object_id=tid, data=snapshot,
-                     created_at=now)
+                     created_at=now, relay_pending=False)
         money = [part for wallet, delta in legs for part in (
             sql("move", amount=delta, account_id=wallet, **where),
             sql("posting", id=new_id("txn"), entry_id=jid, account_id=wallet, moved=wallet, amount=delta,

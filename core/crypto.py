@@ -46,8 +46,10 @@ def slow_verify(hashed: str, value: str) -> bool:
 
 
 class Sealer:
-    def __init__(self, secret_key: str):
-        self._f = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, "seal")))
+    """`purpose` keeps what is sealed for one use unopenable by another's key."""
+
+    def __init__(self, secret_key: str, purpose: str = "seal"):
+        self._f = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, purpose)))
 
     def seal(self, data: bytes) -> bytes:
         return self._f.encrypt(data)

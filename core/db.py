@@ -381,8 +381,11 @@ class UnitOfWork:
         uow.commit()
     """
 
-    def __init__(self, session_factory: sessionmaker):
+    def __init__(self, session_factory: sessionmaker, jobs: Any = None):
         self._factory = session_factory
+        # The runtime's job queue, for what core must prompt after any commit that wrote
+        # its rows (the event relay: core.events.record), whoever the caller is.
+        self.jobs = jobs
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
         bind = session_factory.kw.get("bind")

@@ -23,6 +23,10 @@ jobs and the rows that back them:
   expire an approval; the sweep `workers.payments.advance_due`);
 - `ADVANCE_REFUND`: `refunds.next_check_at` (send a refund over its rail; the sweep
   `workers.payments.advance_refunds_due`);
+- `RELAY_EVENTS`: `events.relay_pending` (the sweep `workers.webhooks.relay_due` fans
+  out what is left);
+- `DELIVER_WEBHOOKS`: `webhook_deliveries.next_attempt_at` (the sweep
+  `workers.webhooks.retry_due` prompts each endpoint with a delivery due);
 - `TICK`: the scheduler's tick itself, run every second by whichever runner is there.
 """
 
@@ -42,12 +46,16 @@ SETTLE_BILL_PAYMENT = "bills.settle"
 TICK = "scheduler.tick"
 ADVANCE_PAYMENT = "payments.advance"
 ADVANCE_REFUND = "refunds.advance"
+RELAY_EVENTS = "webhooks.relay"
+DELIVER_WEBHOOKS = "webhooks.deliver"
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     DELIVER_MESSAGE: ("message_id",),
     ADVANCE_DEPOSIT: ("deposit_id",),
     SETTLE_BILL_PAYMENT: ("bill_payment_id",),
     ADVANCE_PAYMENT: ("payment_id",),
     ADVANCE_REFUND: ("refund_id",),
+    RELAY_EVENTS: (),
+    DELIVER_WEBHOOKS: ("endpoint_id",),
     TICK: (),
 }
 

@@ -15,5 +15,6 @@ from core.merchants import keys, merchants  # noqa: F401
 from core.messaging import conversations, outbox  # noqa: F401
 from core.payments import payments, refunds  # noqa: F401
 from core.wallets import deposits, ledger, transfers, wallets  # noqa: F401
+from core.webhooks import deliveries, endpoints  # noqa: F401
 
 metadata = Base.metadata

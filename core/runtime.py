@@ -46,7 +46,7 @@ class Runtime:
         self._webhooks = webhooks
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, self._jobs)
 
     @property
     def jobs(self) -> JobQueue:

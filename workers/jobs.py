@@ -14,7 +14,7 @@ from typing import Any
 
 from core import jobs
 from core.tracing import traced
-from workers import bills, deposits, messages, payments, scheduled
+from workers import bills, deposits, messages, payments, scheduled, webhooks
 
 JOBS: dict[str, Callable[..., Any]] = {
     jobs.DELIVER_MESSAGE: messages.deliver,
@@ -23,6 +23,8 @@ JOBS: dict[str, Callable[..., Any]] = {
     jobs.ADVANCE_PAYMENT: payments.advance,
     jobs.ADVANCE_REFUND: payments.advance_refund,
     jobs.TICK: scheduled.tick,
+    jobs.RELAY_EVENTS: webhooks.relay,
+    jobs.DELIVER_WEBHOOKS: webhooks.deliver,
 }
 
 # Jobs of one id that the in-process runner may run many at once: queued back to back,

@@ -32,6 +32,8 @@ SWEEPS: list[str] = [
     "workers.payments.advance_refunds_due",
     "workers.messages.retry_due",
     "workers.auth.purge_expired",
+    "workers.webhooks.relay_due",
+    "workers.webhooks.retry_due",
 ]
 
 

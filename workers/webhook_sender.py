@@ -6,6 +6,11 @@ library. A socket timeout alone bounds each read, not the whole exchange (an end
 that drips a byte a second would hold a delivery for ever), so a timer shuts the
 connection at the deadline: `timeout` bounds connecting, sending and reading together
 (name resolution excepted: the system resolver has no timeout to give).
+
+A live endpoint's delivery (`public_only`) resolves the host itself, refuses it if any
+address it resolves to is inside a network (core/webhooks/urls.py), and connects to the
+address it checked, with the name kept for the Host header and TLS: a name that changes
+its answer between the check and the connection (DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from urllib.parse import urlsplit
 
 from core.webhooks.sender import ANSWER_BYTES, Delivery
+from core.webhooks.urls import refusal
 
 USER_AGENT = "Soxara-Webhooks/1.0"
 
@@ -26,7 +32,8 @@ class HttpWebhookSender:
     def __init__(self) -> None:
         self._tls = ssl.create_default_context()
 
-    def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Delivery:
+    def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float, *,
+             public_only: bool = False) -> Delivery:
         started = time.monotonic()
 
         def took() -> int:
@@ -35,11 +42,17 @@ class HttpWebhookSender:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return Delivery(None, 0, error="not an http(s) URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = None
+        if public_only:
+            address, why = _public_address(parts.hostname, port)
+            if address is None:
+                return Delivery(None, took(), error=why)
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=self._tls)
+            conn = _HTTPSConnection(parts.hostname, port, timeout=timeout, context=self._tls, address=address)
         else:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            conn = _HTTPConnection(parts.hostname, port, timeout=timeout, address=address)
         cutter = _Cutter()
         watchdog = threading.Timer(timeout, cutter.cut)
         watchdog.daemon = True
@@ -63,6 +76,50 @@ class HttpWebhookSender:
         finally:
             watchdog.cancel()
             conn.close()
+
+
+def _public_address(host: str, port: int) -> tuple[str | None, str]:
+    """The first address `host` resolves to, if none of them is inside a network; else
+    None and why."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        return None, f"cannot resolve {host}: {e}"[:300]
+    addresses = [str(info[4][0]) for info in infos]
+    for a in addresses:
+        why = refusal(a)
+        if why is not None:
+            return None, f"refused: {host} resolves to {a}, {why}; live endpoints must be on the internet"
+    if not addresses:
+        return None, f"cannot resolve {host}"
+    return addresses[0], ""
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """Connects to `address` when given (a checked address of the host), else the host."""
+
+    def __init__(self, host: str, port: int, *, address: str | None = None, **kw):
+        super().__init__(host, port, **kw)
+        self._address = address
+
+    def connect(self) -> None:
+        if self._address is None:
+            return super().connect()
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, *, address: str | None = None, context: ssl.SSLContext, **kw):
+        super().__init__(host, port, context=context, **kw)
+        self._address = address
+        self._tls_context = context
+
+    def connect(self) -> None:
+        if self._address is None:
+            return super().connect()
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        # The name, not the address, for SNI and the certificate check.
+        self.sock = self._tls_context.wrap_socket(sock, server_hostname=self.host)
 
 
 class _Cutter:

@@ -34,8 +34,12 @@ class Delivery:
 
 
 class WebhookSender(Protocol):
-    def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Delivery:
-        """POST `body` to `url` with `headers`, giving up after `timeout` seconds in all."""
+    def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float, *,
+             public_only: bool = False) -> Delivery:
+        """POST `body` to `url` with `headers`, giving up after `timeout` seconds in all.
+        `public_only` (live endpoints): refuse, without connecting, a host that resolves
+        to any address core.webhooks.urls.refusal refuses, and connect only to an
+        address that was checked."""
         ...
 
 
@@ -45,6 +49,7 @@ class Sent:
     headers: dict[str, str]
     body: bytes
     timeout: float
+    public_only: bool = False
 
 
 @dataclass
@@ -56,8 +61,9 @@ class RecordingSender:
     sent: list[Sent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Delivery:
-        s = Sent(url, dict(headers), bytes(body), timeout)
+    def send(self, url: str, headers: dict[str, str], body: bytes, timeout: float, *,
+             public_only: bool = False) -> Delivery:
+        s = Sent(url, dict(headers), bytes(body), timeout, public_only)
         with self._lock:
             self.sent.append(s)
         return self.answer(s)

@@ -69,3 +69,15 @@ def test_bench_payments_tiny_run(capsys, pg_template_url):
     assert rc == 0, out
     assert "API payments / raw-SQL transfers:" in out and "6 customers paying one merchant at once" in out
     assert '"hot_merchant_balance_is_sum_of_nets": true' in out and '"ledger_breaches": []' in out
+@pytest.mark.redis
+@pytest.mark.slow
+def test_bench_webhooks_tiny_run(capsys, pg_template_url, redis_url, monkeypatch):
+    """bench/webhooks end to end, tiny: the plain loop, one `soxara worker` delivering a
+    burst and a paced run to the receiver process, every event arriving once."""
+    from bench import webhooks
+
+    monkeypatch.setattr(webhooks, "REDIS_URL", redis_url)
+    rc = webhooks.main(["--events", "6", "--paced", "4", "--rate", "20", "--endpoints", "2", "--workers", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "every event delivered" in out and "plain loop of signed POSTs" in out
