@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.test_pay_page import merchant_balance, new_payment, status, sweep
+from tests.api.test_pay_page import merchant_balance, new_payment, shop, status, sweep  # noqa: F401 - shop: the fixture
 from tests.bot.test_browser import browser, live_server  # noqa: F401 - the fixtures, shared
-from tests.conftest import Api, create_merchant
 
 pytestmark = pytest.mark.browser
 
@@ -23,15 +22,7 @@ PHONE_SCREEN = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "h
 
 
 @pytest.fixture
-def shop(client, runtime):
-    mid, key = create_merchant(runtime, "Kpelle Crafts")
-    http = Api(client, key)
-    http.merchant_id = mid
-    return http
-
-
-@pytest.fixture
-def phone_page(browser, live_server, shop):  # noqa: F811
+def phone_page(browser, live_server, shop):  # noqa: F811 - fixtures
     """A payment's page opened on a small phone with JavaScript off: (page, payment id)."""
     def open_page(**body):
         d = new_payment(shop, **body)
@@ -55,7 +46,7 @@ def fits_the_screen(page) -> None:
         assert button.bounding_box()["height"] >= 44, "a Pay button is a thumb's size"
 
 
-def test_a_test_card_is_paid_on_a_phone_without_javascript(phone_page, runtime, shop):
+def test_a_test_card_is_paid_on_a_phone_without_javascript(phone_page, runtime, shop):  # noqa: F811
     page, pid = phone_page(customer_phone="+231886400001")
     assert page.get_by_text("US$12.50", exact=True).is_visible() and page.get_by_text("Kpelle Crafts").is_visible()
     fits_the_screen(page)
@@ -74,7 +65,7 @@ def test_a_test_card_is_paid_on_a_phone_without_javascript(phone_page, runtime, 
     assert status(runtime, pid) == ("succeeded", None) and merchant_balance(runtime, shop) == 12_50 - 49
 
 
-def test_mtn_momo_waits_on_the_phone_and_the_page_follows_it_to_paid(phone_page, runtime, shop):
+def test_mtn_momo_waits_on_the_phone_and_the_page_follows_it_to_paid(phone_page, runtime, shop):  # noqa: F811
     page, pid = phone_page()
     page.locator("#mtn_momo summary").tap()
     momo = page.locator("#mtn_momo form")
@@ -92,7 +83,7 @@ def test_mtn_momo_waits_on_the_phone_and_the_page_follows_it_to_paid(phone_page,
     assert merchant_balance(runtime, shop) == 12_50 - 31
 
 
-def test_a_declined_card_reads_plainly(phone_page, runtime, shop):
+def test_a_declined_card_reads_plainly(phone_page, runtime, shop):  # noqa: F811
     page, pid = phone_page()
     page.locator("#card summary").tap()
     card = page.locator("#card form")

@@ -6,28 +6,28 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_pay_page import PayPage, events_of, merchant_balance, new_payment, refresh_of, status, sweep
+from tests.api.test_pay_page import (  # noqa: F401 - shop: the fixture, shared
+    PayPage,
+    events_of,
+    merchant_balance,
+    new_payment,
+    refresh_of,
+    shop,
+    status,
+    sweep,
+)
 from tests.bot.conftest import PIN, balance
-from tests.conftest import Api, create_merchant
 
 A = "+231886300011"
 
 
 @pytest.fixture
-def shop(client, runtime):
-    mid, key = create_merchant(runtime, "Kpelle Crafts")
-    http = Api(client, key)
-    http.merchant_id = mid
-    return http
-
-
-@pytest.fixture
-def pay_page(client, shop):
+def pay_page(client, shop):  # noqa: F811
     d = new_payment(shop)
     return PayPage(client, d["id"], d["client_secret"])
 
 
-def test_the_page_says_check_whatsapp_and_shows_paid_once_approved_with_the_pin(person, pay_page, runtime, shop):
+def test_the_page_says_check_whatsapp_and_shows_paid_once_approved_with_the_pin(person, pay_page, runtime, shop):  # noqa: F811
     a = person(A, usd=50_00)
     before = len(a.outbox())
     r = pay_page.pay("soxara_wallet", phone="0886300011")
@@ -42,7 +42,7 @@ def test_the_page_says_check_whatsapp_and_shows_paid_once_approved_with_the_pin(
     assert events_of(runtime, pay_page.id) == ["payment.created", "payment.requires_action", "payment.succeeded"]
 
 
-def test_declined_in_the_chat_the_page_says_so_and_offers_the_ways_to_pay_again(person, pay_page, runtime, shop):
+def test_declined_in_the_chat_the_page_says_so_and_offers_the_ways_to_pay_again(person, pay_page, runtime, shop):  # noqa: F811
     a = person(A, usd=50_00)
     pay_page.pay("soxara_wallet", phone=A)
     a.says("2")
