@@ -8,6 +8,7 @@ import html as html_lib
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -29,7 +30,7 @@ class PayPage:
 
     def __init__(self, client, payment_id: str, client_secret: str):
         self.client, self.id, self.secret = client, payment_id, client_secret
-        self.last = None
+        self.last: Any = None
 
     @property
     def url(self) -> str:
@@ -47,8 +48,9 @@ class PayPage:
 
     def tokens(self, resp=None) -> dict:
         body = (resp or self.last).get_data(as_text=True)
-        return {name: re.search(rf'name="{name}" value="([^"]*)"', body).group(1)
-                for name in ("client_secret", "attempt", "csrf")}
+        found = {name: re.search(rf'name="{name}" value="([^"]*)"', body)
+                 for name in ("client_secret", "attempt", "csrf")}
+        return {name: m.group(1) for name, m in found.items() if m}
 
     def form(self, method: str, **fields) -> dict:
         if self.last is None or 'name="attempt"' not in self.last.get_data(as_text=True):

@@ -17,7 +17,8 @@ from tests.bot.test_browser import browser, live_server  # noqa: F401 - the fixt
 
 pytestmark = pytest.mark.browser
 
-PHONE_SCREEN = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True,
+WIDTH = 360
+PHONE_SCREEN: dict = {"viewport": {"width": WIDTH, "height": 740}, "is_mobile": True, "has_touch": True,
                 "device_scale_factor": 2, "java_script_enabled": False}
 
 
@@ -40,8 +41,7 @@ def screenshot(page, name: str) -> None:
 
 
 def fits_the_screen(page) -> None:
-    width = PHONE_SCREEN["viewport"]["width"]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, "nothing runs off the side"
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, "nothing runs off the side"
     for button in page.locator("button:visible").all():
         assert button.bounding_box()["height"] >= 44, "a Pay button is a thumb's size"
 
