@@ -154,32 +154,36 @@ def _state(uow, p: payments.Payment) -> dict:
 
 
 def _show(uow, rt, p: payments.Payment, client_secret: str, *, status: int = 200,
-          error: forms.FormError | None = None, typed_phone: str | None = None,
-          notice: str | None = None) -> Response:
+          error: forms.FormError | None = None, typed_phone: str | None = None) -> Response:
     state = _state(uow, p)
     context = {**state, "payment": _summary(uow, p)}
     if p.status == "requires_payment_method":
         context["methods"] = _methods(p, error, typed_phone)
         context["form"] = forms.new_form(rt, p.id, client_secret)
         context["action"] = url_for("pay.submit", payment_id=p.id)
-        if notice:
-            context.update(state="failed", title=words.FAILED_TITLE, lines=[notice])
-        elif error is not None and not error.method:
+        if error is not None and not error.method:
             context["lines"] = [error.message]
     return _page(status, **context)
+
+
+def _payment(uow, rt, payment_id: str, client_secret: str | None) -> payments.Payment | None:
+    """The payment for the holder of its client secret; None for a wrong secret exactly as
+    for an unknown id (or a malformed one, never looked up)."""
+    if not forms.shaped(payment_id, client_secret):
+        return None
+    try:
+        return payments.get_with_secret(uow, rt, payment_id, client_secret)
+    except NotFound:
+        return None
 
 
 @pay.get("/pay/<payment_id>")
 def show(payment_id: str):
     client_secret = request.args.get("client_secret")
-    if not forms.shaped(payment_id, client_secret):
-        return _not_found()
-    assert client_secret is not None
     rt = _runtime()
     with rt.uow() as uow:
-        try:
-            p = payments.get_with_secret(uow, rt, payment_id, client_secret)
-        except NotFound:
+        p = _payment(uow, rt, payment_id, client_secret)
+        if p is None or client_secret is None:
             return _not_found()
         return _show(uow, rt, p, client_secret)
 
@@ -188,14 +192,10 @@ def show(payment_id: str):
 def submit(payment_id: str):
     form = request.form
     client_secret = form.get("client_secret")
-    if not forms.shaped(payment_id, client_secret):
-        return _not_found()
-    assert client_secret is not None
     rt = _runtime()
     with rt.uow() as uow:
-        try:
-            p = payments.get_with_secret(uow, rt, payment_id, client_secret)
-        except NotFound:
+        p = _payment(uow, rt, payment_id, client_secret)
+        if p is None or client_secret is None:
             return _not_found()
         attempt = form.get("attempt")
         if not forms.token_ok(rt, p.id, client_secret, attempt, form.get("csrf")):
