@@ -86,6 +86,13 @@ def _see(payment_id: str, client_secret: str) -> Response:
     return resp
 
 
+def _shown_phone(e164: str | None) -> str:
+    """A number as its owner writes it: Liberian ones in the local form (0886…)."""
+    if not e164:
+        return ""
+    return local_form(e164) if e164.startswith("+231") else e164
+
+
 def _summary(uow, p: payments.Payment) -> dict:
     return {"merchant": payments.merchant_name(uow, p), "amount": format_amount(p.amount, p.currency),
             "description": p.description, "test": not p.livemode}
@@ -107,8 +114,8 @@ def _methods(p: payments.Payment, error: forms.FormError | None, typed_phone: st
         phone = ""
         if m == chosen and typed_phone is not None:
             phone = typed_phone  # what they typed, to correct it (never a card's number)
-        elif m != "card" and (p.payer_phone or p.customer_phone):
-            phone = local_form(p.payer_phone or p.customer_phone or "")
+        elif m != "card":
+            phone = _shown_phone(p.payer_phone or p.customer_phone)
         out.append({"type": m, "name": name, "label": label, "hint": hint, "phone": phone,
                     "open": m == chosen, "error": error.message if error and error.method == m else None})
     return out
@@ -117,7 +124,7 @@ def _methods(p: payments.Payment, error: forms.FormError | None, typed_phone: st
 def _state(uow, p: payments.Payment) -> dict:
     """The title, lines and refresh of the page for the payment as it is now."""
     merchant, amount = payments.merchant_name(uow, p), format_amount(p.amount, p.currency)
-    phone = local_form(p.payer_phone) if p.payer_phone else ""
+    phone = _shown_phone(p.payer_phone)
     method = words.METHOD_NAMES.get(p.method or "", "")
     code = p.last_error_code
     if p.status == "requires_payment_method":
@@ -258,7 +265,7 @@ def _wait_for_first(store, payment_id: str, attempt: str, fp: str) -> None:
 def _refused(uow, rt, payment_id: str, client_secret: str, method: payments.PaymentMethod,
              e: SoxaraError) -> Response:
     p = payments.get_with_secret(uow, rt, payment_id, client_secret)
-    typed = local_form(method.phone) if method.phone else None
+    typed = _shown_phone(method.phone) or None
     if isinstance(e, InvalidState):
         return _see(payment_id, client_secret)  # it moved on meanwhile: the page says how
     if isinstance(e, InsufficientFunds):

@@ -278,6 +278,12 @@ def test_mobile_money_waits_on_the_phone_then_the_page_shows_the_outcome(page, r
     assert merchant_balance(runtime, shop) == 1250 - 31
 
 
+def test_a_number_from_abroad_is_shown_as_typed_not_in_a_liberian_form(page):
+    pp = page()
+    pp.pay("orange_money", phone="+14155552671")
+    assert "Orange Money is asking +14155552671 to approve" in pp.text()
+
+
 @pytest.mark.parametrize("number, title, reason, after", [
     ("0881111001", "Payment failed", "The request was turned down on the phone.", None),
     ("0881111003", "Payment failed", "The account had too little money.", None),
