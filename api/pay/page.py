@@ -225,26 +225,27 @@ def _confirm(uow, rt, p: payments.Payment, client_secret: str, attempt: str,
     """Confirm once per attempt (core.idempotency, as the API's confirm), then show the
     payment. A refusal that leaves it payable is said on the form, and the attempt's key
     is given back: nothing moved, so the customer may correct and send again."""
-    store = rt.idempotency
+    store, pid = rt.idempotency, p.id
     fp = keyed_hash(rt.secret_key, "idempotency",
-                    fingerprint("POST", f"/pay/{p.id}", forms.attempt_fingerprint(method)))
-    claim = store.claim(uow, f"pay:{p.id}", attempt, fp)
+                    fingerprint("POST", f"/pay/{pid}", forms.attempt_fingerprint(method)))
+    claim = store.claim(uow, f"pay:{pid}", attempt, fp)
     if claim.outcome == "in_progress":
-        _wait_for_first(store, p.id, attempt, fp)
+        uow.rollback()  # hold no connection's transaction open while waiting
+        _wait_for_first(store, pid, attempt, fp)
     if claim.outcome != "run":
         # A double tap (or a reload of the POST): the first one's outcome is the payment
         # as it is now, which the page shows.
-        return _see(p.id, client_secret)
+        return _see(pid, client_secret)
     try:
         payments.confirm(uow, rt, p, method)
         # None, or the outcome of a copy of this attempt that committed first: either way
         # the answer is the page of the payment as it is now.
         store.commit(uow, claim, 303, b"")
-        return _see(p.id, client_secret)
+        return _see(pid, client_secret)
     except SoxaraError as e:
         uow.rollback()
         store.release(claim)
-        return _refused(uow, rt, p.id, client_secret, method, e)
+        return _refused(uow, rt, pid, client_secret, method, e)
     except BaseException:
         uow.rollback()
         store.release(claim)
