@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers bench-jobs clean
+.PHONY: venv run test test-unit test-integration test-api test-postgres lint bench bench-api bench-bot bench-transfers bench-jobs bench-payments clean
 
 $(BIN)/soxara: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -68,6 +68,13 @@ bench-transfers: venv
 # against the SimpleWorker it uses (bench/jobs.py; under a minute).
 bench-jobs: venv
 	$(BIN)/python -m bench.jobs $(BENCH_ARGS)
+
+# Wallet payments/s (create + confirm, sandbox buyers, settled at once) through the API under
+# gunicorn on a fresh PostgreSQL database, spread over merchants and on one hot merchant, beside
+# the same run's raw-SQL transfer; then 200 customers paying one merchant at once, and the
+# ledger check (bench/payments.py; about a minute).
+bench-payments: venv
+	$(BIN)/python -m bench.payments $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) soxara.db* .pytest_cache

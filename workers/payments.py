@@ -20,7 +20,7 @@ def ask_in_chat(rt):
         assert p.payer_phone is not None
         if not dialog.start_flow(uow, rt, p.payer_phone, "approvals", payment=p.id):
             outbox.send_whatsapp(uow, rt, p.payer_phone, copy.approval_waiting(
-                format_amount(p.amount, p.currency), merchant, p.description))
+                format_amount(p.amount, p.currency), merchant, payments.description_shown(p)))
 
     return ask
 

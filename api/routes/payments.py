@@ -24,11 +24,15 @@ from core.rails.cards import Card
 def create_payment(ctx, body):
     """Ask a customer to pay: `requires_payment_method`, with a `client_secret` and the
     hosted pay page's `pay_url` shown only here; `send_link: true` also sends the page's
-    link to `customer_phone` by WhatsApp."""
+    link to `customer_phone` by WhatsApp. With `confirm: true` and a `payment_method`,
+    confirmed in the same request (as `POST /v1/payments/{id}/confirm` would; a refusal
+    then creates nothing)."""
     p, secret = payments.create(ctx.uow, ctx.runtime, merchant_id=ctx.principal.merchant_id,
                                 livemode=ctx.principal.livemode, amount=body["amount"], currency=body["currency"],
                                 description=body.get("description"), customer_phone=body.get("customer_phone"),
                                 metadata=body.get("metadata"))
+    if body.get("confirm"):
+        p = payments.confirm(ctx.uow, ctx.runtime, p, _method(body))
     if body.get("send_link"):
         pay_links.send_pay_link(ctx.uow, ctx.runtime, p, secret)
     return {**payments.snapshot(p), "client_secret": secret,
@@ -91,7 +95,7 @@ def confirm_payment(ctx, body):
     """
     pr = ctx.principal
     if pr.kind == "key":
-        p = payments.get_for_merchant(ctx.uow, pr.merchant_id, pr.livemode, ctx.path["payment_id"])
+        p = payments.locked_for_merchant(ctx.uow, pr.merchant_id, pr.livemode, ctx.path["payment_id"])
         if "client_secret" in body:
             try:
                 payments.get_with_secret(ctx.uow, ctx.runtime, p.id, body["client_secret"])
@@ -101,6 +105,7 @@ def confirm_payment(ctx, body):
     else:
         p = payments.get_with_secret(ctx.uow, ctx.runtime, ctx.path["payment_id"], body.get("client_secret"),
                                      livemode=pr.livemode)
+        p = payments.locked(ctx.uow, p.id)
         payer = pr.user_id
     return payments.snapshot(payments.confirm(ctx.uow, ctx.runtime, p, _method(body), payer_user_id=payer))
 

@@ -17,7 +17,7 @@ def _metadata_bounds(value: dict) -> None:
         raise ValidationError("at most 20 keys")
 
 
-class PaymentIn(Schema):
+class _PaymentBase(Schema):
     amount = Amount(required=True)
     currency = Currency()
     description = fields.String(validate=validate.Length(max=500))
@@ -57,6 +57,18 @@ class PaymentMethodIn(Schema):
             raise ValidationError("card goes only with type card", "card")
         if data.get("type") == "card" and "phone_number" in data:
             raise ValidationError("phone_number does not go with type card", "phone_number")
+
+
+class PaymentIn(_PaymentBase):
+    payment_method = fields.Nested(PaymentMethodIn, metadata={"description": "with confirm: true"})
+    confirm = fields.Boolean(metadata={"description": "confirm at once with payment_method"})
+
+    @validates_schema
+    def _confirm_needs_a_method(self, data, **_kw):
+        if data.get("confirm") and "payment_method" not in data:
+            raise ValidationError("confirm: true needs a payment_method", "payment_method")
+        if "payment_method" in data and not data.get("confirm"):
+            raise ValidationError("a payment_method goes with confirm: true", "confirm")
 
 
 class ConfirmIn(Schema):

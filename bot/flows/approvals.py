@@ -23,9 +23,8 @@ flow = Flow("approvals", menu=MenuEntry(9, copy.MENU_APPROVALS, frozenset({"PAY"
 
 
 def _shown(turn: Turn, p: payments.Payment) -> dict:
-    description = (p.description or "")[:100] or None
     return {"payment": p.id, "amount_text": format_amount(p.amount, p.currency),
-            "merchant": payments.merchant_name(turn.uow, p), "description": description}
+            "merchant": payments.merchant_name(turn.uow, p), "description": payments.description_shown(p)}
 
 
 def begin(turn: Turn, payment: str | None = None, **_values) -> None:
@@ -65,23 +64,14 @@ def on_choice(turn: Turn, text: str) -> None:
     begin(turn, payment=choices[int(t) - 1])
 
 
-def on_answer(turn: Turn, text: str) -> None:
-    from bot import parse
-
-    answer = parse.yes_no(text)
-    if answer is None:
-        turn.say(copy.again(copy.YES_NO + "\n\n" + _question(turn)))
-    elif answer:
-        turn.ask(pin)
-    else:
-        v = turn.values
-        try:
-            payments.decline(turn.uow, turn.rt, v["payment"], phone=turn.phone, now=turn.now)
-            turn.say(copy.approval_declined(v["merchant"]))
-        except SoxaraError:
-            turn.say(copy.APPROVAL_GONE)
-        turn.home()
-        turn.say(turn.menu())
+def decline(turn: Turn) -> str:
+    """NO at the confirmation: the merchant's request is declined."""
+    v = turn.values
+    try:
+        payments.decline(turn.uow, turn.rt, v["payment"], phone=turn.phone, now=turn.now)
+    except SoxaraError:
+        return copy.APPROVAL_GONE
+    return copy.approval_declined(v["merchant"])
 
 
 def pay(turn: Turn):
@@ -115,5 +105,6 @@ def _question(turn: Turn) -> str:
 choose = flow.add(Step("approval_choose", on_choice, _list, number=True))
 pin = flow.add(steps.pin_then_act("approval_pin", lambda turn: copy.approval_pin(
     turn.values["amount_text"], turn.values["merchant"]), act=pay, done=paid, refused=not_paid))
-confirm = flow.add(Step("approval_confirm", on_answer, _question, yes_no=True))
+confirm = flow.add(steps.confirm("approval_confirm", _question, pin=pin, cancelled=copy.APPROVAL_GONE,
+                                  declined=decline))
 flow.begin = begin

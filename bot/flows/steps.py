@@ -111,7 +111,10 @@ def ask_to_confirm(turn: Turn, step: Step) -> None:
     turn.ask(step)
 
 
-def confirm(name: str, question: Callable[[Turn], str], pin: Step, cancelled: str) -> Step:
+def confirm(name: str, question: Callable[[Turn], str], pin: Step, cancelled: str,
+            declined: Callable[[Turn], str] | None = None) -> Step:
+    """YES asks for the PIN; NO says `cancelled`, or does `declined` (what NO does in the
+    flow, such as declining a merchant's request) and says what it returns."""
     def handle(turn: Turn, text: str) -> None:
         answer = parse.yes_no(text)
         if answer is None:
@@ -119,8 +122,9 @@ def confirm(name: str, question: Callable[[Turn], str], pin: Step, cancelled: st
         elif answer:
             turn.ask(pin)
         else:
+            said = declined(turn) if declined is not None else cancelled
             turn.home()
-            turn.say(cancelled)
+            turn.say(said)
             turn.say(turn.menu())  # as after CANCEL: a next step, not a dead end
 
     return Step(name, handle, question, yes_no=True)

@@ -158,6 +158,11 @@ def _secret_hash(rt, secret: str) -> str:
     return crypto.keyed_hash(rt.secret_key, "client-secret", secret)
 
 
+def description_shown(p: Payment) -> str | None:
+    """The merchant's description as a customer reads it in the chat: one clean line, short."""
+    return names.fit_to_show(p.description, 100)
+
+
 def merchant_name(uow: UnitOfWork, p: Payment) -> str:
     """The merchant as the customer reads it (cleaned like every name shown to a person)."""
     return names.fit_to_show(merchants.get_merchant(uow, p.merchant_id).name) or "a Soxara merchant"
@@ -232,13 +237,20 @@ def locked(uow: UnitOfWork, payment_id: str) -> Payment:
     return p
 
 
+def locked_for_merchant(uow: UnitOfWork, merchant_id: str, livemode: bool, payment_id: str) -> Payment:
+    """`locked`, for the merchant's own payment in its mode (NotFound otherwise)."""
+    p = locked(uow, payment_id)
+    if p.merchant_id != merchant_id or p.livemode != livemode:
+        raise NotFound("no such payment")
+    return p
+
+
 def cancel(uow: UnitOfWork, rt, *, merchant_id: str, livemode: bool, payment_id: str,
            now: datetime | None = None) -> Payment:
     """Cancel a payment not yet completed (INVALID_STATE otherwise). A mobile-money
     request already with the customer is not cancelable: the rail may still collect."""
     now = now or utcnow()
-    get_for_merchant(uow, merchant_id, livemode, payment_id)
-    p = locked(uow, payment_id)
+    p = locked_for_merchant(uow, merchant_id, livemode, payment_id)
     if p.status not in CANCELABLE or (p.status == "requires_action" and p.method in rails.MOBILE_MONEY):
         raise InvalidState(f"a {p.status} payment cannot be canceled")
     p.status, p.canceled_at, p.next_check_at, p.next_action = "canceled", now, None, None
@@ -251,7 +263,8 @@ def cancel(uow: UnitOfWork, rt, *, merchant_id: str, livemode: bool, payment_id:
 
 def confirm(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod, *, payer_user_id: str | None = None,
             now: datetime | None = None) -> Payment:
-    """Pay `p` (found by its merchant, or by its client secret) with `method`.
+    """Pay `p` with `method`. `p` is locked by the caller (`locked_for_merchant`, or
+    `locked` once its client secret was checked), or was created in this transaction.
 
     `payer_user_id`: the person confirming their own payment (a user token with a fresh
     step-up): their wallet pays at once. Raises InvalidState when the payment is not
@@ -259,7 +272,6 @@ def confirm(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod, *, payer_use
     InsufficientFunds (nothing moves), RailUnavailable (503) for a rail that is off.
     """
     now = now or utcnow()
-    p = locked(uow, p.id)
     if p.status != "requires_payment_method":
         raise InvalidState(f"this payment is {p.status}: only a payment that requires a payment method "
                            f"can be confirmed")
@@ -293,8 +305,7 @@ def _confirm_wallet(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod, paye
         raise InvalidInput("a soxara_wallet payment needs the customer's phone_number", field=field)
     if phone == rt.settings.whatsapp_number:
         raise InvalidInput("that is Soxara's own WhatsApp number, not a customer's", field=field)
-    payer = users.find_by_phone(uow, phone)
-    buyer = payer is not None and sandbox.is_buyer(uow, payer.id)
+    payer_id, buyer = sandbox.buyer_by_phone(uow, phone)
     if p.livemode and buyer:
         raise InvalidInput("that phone is a sandbox buyer: its test money pays only on a test key", field=field)
     if not buyer and rt.settings.user_mode_live != p.livemode:
@@ -304,10 +315,10 @@ def _confirm_wallet(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod, paye
         raise InvalidInput("a test key takes wallet payments only from sandbox buyers "
                            "(soxara sandbox buyer --phone …)", field=field)
     _start_attempt(rt, p, "soxara_wallet", phone)
-    if payer is not None and (buyer or payer_user_id is not None):
+    if payer_id is not None and (buyer or payer_user_id is not None):
         # Paid at once: the sandbox buyer of a test key, or the person themselves, whose
         # step-up token is their PIN.
-        _pay_from_wallet(uow, rt, p, payer.id, now)
+        _pay_from_wallet(uow, rt, p, payer_id, now)
         return p
     p.status, p.next_action = "requires_action", "whatsapp_approval"
     p.action_expires_at = now + APPROVAL_WINDOW
@@ -366,28 +377,38 @@ def _confirm_card(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod, now: d
 # --- settling --------------------------------------------------------------------------------
 
 
-def _settle(uow: UnitOfWork, rt, p: Payment, source_account_id: str, now: datetime) -> None:
-    """The money moves: `amount` from the source, `net` to the merchant, `fee` to the fees
-    account, in one entry; then `succeeded` and its event."""
+def _accounts(uow: UnitOfWork, p: Payment, source: tuple[str, str]) -> dict[tuple[str, str], wallets.Wallet]:
+    """The source's, the merchant's and the fees account's wallets, in one round trip."""
+    owners = [source, (wallets.MERCHANT, p.merchant_id), (wallets.SYSTEM, "fees")]
+    return wallets.wallets_of(uow, owners, p.currency, p.livemode)
+
+
+def _settle(uow: UnitOfWork, rt, p: Payment, source: tuple[str, str], now: datetime,
+            accounts: dict[tuple[str, str], wallets.Wallet] | None = None) -> None:
+    """The money moves: `amount` from the source (an owner: a user, or a system account's
+    code), `net` to the merchant, `fee` to the fees account, in one entry; then
+    `succeeded` and its event."""
     fee = p.fee or 0
-    merchant = wallets.wallet_for(uow, wallets.MERCHANT, p.merchant_id, p.currency, p.livemode)
-    fees_account = wallets.system_account(uow, "fees", p.currency, p.livemode)
+    merchant, fees_account = (wallets.MERCHANT, p.merchant_id), (wallets.SYSTEM, "fees")
+    accounts = accounts or _accounts(uow, p, source)
     ledger.post(uow, kind="payment", obj_type="payment", obj_id=p.id, livemode=p.livemode, currency=p.currency,
-                legs=[(source_account_id, -p.amount), (merchant.id, p.amount - fee), (fees_account.id, fee)])
+                legs=[(accounts[source].id, -p.amount), (accounts[merchant].id, p.amount - fee),
+                      (accounts[fees_account].id, fee)])
     p.status, p.succeeded_at, p.next_check_at, p.next_action = "succeeded", now, None, None
     p.action_expires_at = None
     _record(uow, p, "payment.succeeded")
 
 
 def _pay_from_wallet(uow: UnitOfWork, rt, p: Payment, user_id: str, now: datetime) -> None:
-    payer = wallets.wallet_for(uow, wallets.USER, user_id, p.currency, p.livemode)
-    uow.session.refresh(payer)
-    if payer.balance < p.amount:
-        # Refused before anything is written; the ledger's CHECK stays the rule for a
-        # balance spent concurrently (it refuses the entry at the commit).
+    """`_settle` from the person's wallet. Its balance is read fresh with the merchant's
+    and the fees account's: too little is refused before anything is written; the
+    ledger's CHECK stays the rule for a balance spent concurrently (at the commit)."""
+    payer = (wallets.USER, user_id)
+    accounts = _accounts(uow, p, payer)
+    if accounts[payer].balance < p.amount:
         raise InsufficientFunds("insufficient funds")
     p.payer_user_id = user_id
-    _settle(uow, rt, p, payer.id, now)
+    _settle(uow, rt, p, payer, now, accounts)
 
 
 def _fail(uow: UnitOfWork, p: Payment, code: str | None, message: str | None, now: datetime) -> None:
@@ -412,7 +433,7 @@ def record_card_result(uow: UnitOfWork, rt, payment_id: str, result: CardResult,
     if p.status != "processing" or p.method != "card":
         return p
     if result.status == "succeeded":
-        _settle(uow, rt, p, wallets.system_account(uow, "card_clearing", p.currency, p.livemode).id, now)
+        _settle(uow, rt, p, (wallets.SYSTEM, "card_clearing"), now)
     elif result.status == "failed":
         _fail(uow, p, result.failure_code, result.message, now)
     elif result.status == "requires_action":
@@ -524,7 +545,7 @@ def _advance_mobile_money(uow: UnitOfWork, rt, p: Payment, now: datetime) -> Non
     if result.status == "pending" and p.started_at is not None and now - p.started_at >= RAIL_TIMEOUT:
         result = rails.RailResult("failed", "timeout", "the mobile money network did not answer")
     if result.status == "succeeded":
-        _settle(uow, rt, p, wallets.system_account(uow, "cash_in_clearing", p.currency, p.livemode).id, now)
+        _settle(uow, rt, p, (wallets.SYSTEM, "cash_in_clearing"), now)
     elif result.status == "failed":
         _fail(uow, p, result.failure_code, result.message, now)
     else:

@@ -32,7 +32,7 @@ from core.events import events
 from core.ids import new_id
 from core.jobs import ADVANCE_REFUND, enqueue_after_commit
 from core.payments import fees
-from core.payments.payments import Payment, get_for_merchant, locked
+from core.payments.payments import Payment, get_for_merchant, locked, locked_for_merchant
 from core.wallets import ledger, wallets
 
 POLL_EVERY = timedelta(seconds=5)  # a rail refund is asked about this often until it answers
@@ -91,8 +91,7 @@ def create(uow: UnitOfWork, rt, *, merchant_id: str, livemode: bool, payment_id:
     left), InsufficientFunds (the merchant's wallet holds too little; nothing moves).
     """
     now = now or utcnow()
-    get_for_merchant(uow, merchant_id, livemode, payment_id)
-    p = locked(uow, payment_id)  # refunds of one payment take turns from here to the commit
+    p = locked_for_merchant(uow, merchant_id, livemode, payment_id)  # refunds of one payment take turns from here
     if p.status != "succeeded":
         raise InvalidState(f"only a succeeded payment can be refunded; this one is {p.status}")
     left = p.amount - p.amount_refunded
@@ -115,18 +114,19 @@ def create(uow: UnitOfWork, rt, *, merchant_id: str, livemode: bool, payment_id:
     uow.session.add(r)
     p.amount_refunded += amount
     p.fee_refunded += fee_share
-    merchant = wallets.wallet_for(uow, wallets.MERCHANT, p.merchant_id, p.currency, p.livemode)
-    fees_account = wallets.system_account(uow, "fees", p.currency, p.livemode)
     if p.method == "soxara_wallet":
         assert p.payer_user_id is not None
-        to = wallets.wallet_for(uow, wallets.USER, p.payer_user_id, p.currency, p.livemode)
+        to = (wallets.USER, p.payer_user_id)
         r.status, r.settled_at = "succeeded", now
     else:
-        to = wallets.system_account(uow, "refunds_pending", p.currency, p.livemode)
+        to = (wallets.SYSTEM, "refunds_pending")
         r.next_check_at = now
+    merchant, fees_account = (wallets.MERCHANT, p.merchant_id), (wallets.SYSTEM, "fees")
+    accounts = wallets.wallets_of(uow, [merchant, fees_account, to], p.currency, p.livemode)
     uow.session.flush()
     ledger.post(uow, kind="refund", obj_type="refund", obj_id=r.id, livemode=r.livemode, currency=r.currency,
-                legs=[(merchant.id, -(amount - fee_share)), (fees_account.id, -fee_share), (to.id, amount)])
+                legs=[(accounts[merchant].id, -(amount - fee_share)), (accounts[fees_account].id, -fee_share),
+                      (accounts[to].id, amount)])
     _record(uow, r, "refund.created", *(("refund.succeeded",) if r.status == "succeeded" else ()))
     if r.status == "pending":
         enqueue_after_commit(uow, rt.jobs, ADVANCE_REFUND, r.id)

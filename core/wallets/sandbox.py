@@ -34,10 +34,13 @@ def make_buyer(uow: UnitOfWork, phone_e164: str, *, amount: int = BUYER_FUNDS):
     return user, w
 
 
-def is_buyer(uow: UnitOfWork, user_id: str) -> bool:
-    """Whether the user is a sandbox buyer: their test USD wallet was funded by
-    `make_buyer` (a merchant's test key takes their wallet payments at once)."""
-    return uow.session.scalar(
-        select(Posting.seq).join(Wallet, Wallet.id == Posting.account_id)
-        .where(Wallet.owner_type == wallets.USER, Wallet.owner_id == user_id, Wallet.livemode.is_(False),
-               Wallet.currency == "USD", Posting.kind == "sandbox_funding").limit(1)) is not None
+def buyer_by_phone(uow: UnitOfWork, phone_e164: str) -> tuple[str | None, bool]:
+    """(the user with this phone, or None; whether they are a sandbox buyer: their test
+    USD wallet was funded by `make_buyer`), in one round trip. A merchant's test key takes
+    a sandbox buyer's wallet payments at once."""
+    funded = (select(Posting.seq).join(Wallet, Wallet.id == Posting.account_id)
+              .where(Wallet.owner_type == wallets.USER, Wallet.owner_id == users.User.id,
+                     Wallet.livemode.is_(False), Wallet.currency == "USD", Posting.kind == "sandbox_funding")
+              .limit(1).exists())
+    row = uow.session.execute(select(users.User.id, funded).where(users.User.phone_number == phone_e164)).first()
+    return (row[0], bool(row[1])) if row is not None else (None, False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, String, UniqueConstraint, select
+from sqlalchemy import Boolean, CheckConstraint, String, UniqueConstraint, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,6 +67,21 @@ def find_wallet(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,
     return uow.session.scalar(select(Wallet).where(
         Wallet.owner_type == owner_type, Wallet.owner_id == owner_id,
         Wallet.currency == currency, Wallet.livemode == livemode))
+
+
+def wallets_of(uow: UnitOfWork, owners: list[tuple[str, str]], currency: str,
+               livemode: bool) -> dict[tuple[str, str], Wallet]:
+    """Each owner's wallet in this currency and mode, read in one round trip with fresh
+    balances (system accounts by their code as owner id); one missing is created."""
+    rows = uow.session.scalars(
+        select(Wallet).where(tuple_(Wallet.owner_type, Wallet.owner_id).in_(owners),
+                             Wallet.currency == currency, Wallet.livemode == livemode)
+        .execution_options(populate_existing=True))
+    found = {(w.owner_type, w.owner_id): w for w in rows}
+    for owner_type, owner_id in owners:
+        if (owner_type, owner_id) not in found:
+            found[(owner_type, owner_id)] = wallet_for(uow, owner_type, owner_id, currency, livemode)
+    return found
 
 
 def wallet_for(uow: UnitOfWork, owner_type: str, owner_id: str, currency: str,

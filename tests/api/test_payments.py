@@ -464,3 +464,19 @@ def test_invalid_card_details_are_422_before_anything_is_charged(api):
     bad = card("4242-4242")
     assert confirm(api, p["id"], bad).status_code == 422
     assert get(api, p["id"])["status"] == "requires_payment_method"
+
+
+def test_create_with_confirm_true_pays_in_one_request(api, runtime, shop):
+    buyer(runtime)
+    r = api.post("/v1/payments", {"amount": 500, "currency": "USD", "confirm": True,
+                                  "payment_method": {"type": "soxara_wallet", "phone_number": BUYER}})
+    assert r.status_code == 201 and r.get_json()["data"]["status"] == "succeeded", r.get_json()
+    assert r.get_json()["data"]["client_secret"]
+    assert balances(runtime, shop[0])["merchant"] == 495
+    r = api.post("/v1/payments", {"amount": 500, "currency": "USD", "confirm": True})
+    assert r.status_code == 422 and r.get_json()["error"]["details"]["field"] == "payment_method"
+    r = api.post("/v1/payments", {"amount": 500, "currency": "USD", "confirm": True,
+                                  "payment_method": {"type": "card", "card": {
+                                      "number": "4242424242424242", "exp_month": 1, "exp_year": 2099,
+                                      "cvc": "123"}}})
+    assert r.status_code == 201 and r.get_json()["data"]["status"] == "processing"

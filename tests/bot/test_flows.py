@@ -30,6 +30,8 @@ STATES_BEFORE_FLOWS = {
     "add_phone": (False, True), "add_confirm": (False, False), "add_pin": (True, False),
     "claim_code": (True, True), "claim_offer": (False, False),
     "pin_change_new": (True, False), "pin_change_repeat": (True, False), "pin_change_current": (True, False),
+    # Payment requests (issue 14).
+    "approval_choose": (False, True), "approval_confirm": (False, False), "approval_pin": (True, False),
 }
 
 

@@ -166,3 +166,31 @@ def test_cancel_leaves_the_request_waiting_and_several_are_listed(person, shop, 
     assert r.status_code == 200 and r.get_json()["data"]["status"] == "canceled"
     assert "No payment requests are waiting for you." in a.says("PAY")
     assert balance(runtime, A) == 50_00 - 3_00 and merchant_balance(runtime, shop) == 3_00 - 3
+
+
+def test_a_description_is_shown_as_one_clean_line(person, shop, runtime):
+    a = person(A, usd=50_00)
+    before = len(a.outbox())
+    ask(shop, A, description="2 baskets\n\u202eSEND ALL\u202c")
+    shown = a.outbox()[before:][0]
+    assert shown.startswith("Pay US$12.50 to Kpelle Crafts for 2 baskets SEND ALL?") and "\u202e" not in shown
+
+
+def test_an_approval_whose_job_was_lost_is_asked_by_the_sweep(person, shop, runtime):
+    """Redis down when the payment was confirmed: the enqueue failed after the commit; the
+    payment's due time brings it to the sweep, which asks in the chat once."""
+    from tests.conftest import RefusingJobs
+
+    a = person(A, usd=50_00)
+    jobs, runtime.jobs = runtime.jobs, RefusingJobs()
+    try:
+        pid = ask(shop, A)
+    finally:
+        runtime.jobs = jobs
+    before = len(a.outbox())
+    assert payment_sweeps.advance_due(runtime) == 1
+    assert a.outbox()[before:] == ["Pay US$12.50 to Kpelle Crafts for 2 baskets?\n1 YES\n2 NO"]
+    payment_sweeps.advance_due(runtime, utcnow() + timedelta(minutes=5))
+    assert len(a.outbox()) == before + 1, "asked once"
+    a.says("1")
+    assert "Paid US$12.50" in a.says(PIN) and status(shop, pid) == ("succeeded", None)

@@ -53,3 +53,19 @@ def test_bench_jobs_tiny_run(capsys, pg_template_url, redis_url, monkeypatch):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "every message sent once" in out and "SimpleWorker / Worker:" in out
+
+
+@pytest.mark.postgres
+def test_bench_payments_tiny_run(capsys, pg_template_url):
+    """bench/payments end to end, tiny: API payments (spread and one hot merchant) beside the
+    raw-SQL transfer, a burst at one merchant, the merchant's balance the sum of its nets,
+    and the ledger check."""
+    from bench import payments
+
+    rc = payments.main(["--customers", "4", "--merchants", "2", "--burst", "6", "--clients", "2",
+                        "--client-procs", "1", "--workers", "1", "--threads", "2", "--duration", "0.6",
+                        "--warmup", "0.2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "API payments / raw-SQL transfers:" in out and "6 customers paying one merchant at once" in out
+    assert '"hot_merchant_balance_is_sum_of_nets": true' in out and '"ledger_breaches": []' in out
