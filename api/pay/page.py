@@ -237,7 +237,10 @@ def _confirm(uow, rt, p: payments.Payment, client_secret: str, attempt: str,
         # as it is now, which the page shows.
         return _see(pid, client_secret)
     try:
-        payments.confirm(uow, rt, p, method)
+        # Confirm under the payment's row lock (payments.confirm wants it taken by the
+        # caller): two tabs' forms, each its own attempt, then take turns, and the second
+        # finds the payment no longer payable.
+        payments.confirm(uow, rt, payments.locked(uow, pid), method)
         # None, or the outcome of a copy of this attempt that committed first: either way
         # the answer is the page of the payment as it is now.
         store.commit(uow, claim, 303, b"")
