@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from bot.webhook import whatsapp
 
     app.register_blueprint(whatsapp)
+    from api.pay import pay
+
+    app.register_blueprint(pay)
     if settings.sandbox:
         # The chat page and the outbox exist only in sandbox: absent (404) in production.
         from bot.dev import dev

@@ -15,23 +15,28 @@ from api.schemas.payments import (
     RefundOut,
 )
 from core.errors import InvalidInput, NotFound
-from core.payments import payments, refunds
+from core.payments import pay_links, payments, refunds
 from core.rails.cards import Card
 
 
 @endpoint(v1, "POST", "/payments", auth=KEY, scope="payments:create", body=PaymentIn, response=PaymentCreatedOut,
           status=201, tags=["Payments"], errors=[400, 401, 403, 409, 415, 422])
 def create_payment(ctx, body):
-    """Ask a customer to pay: `requires_payment_method`, with a `client_secret` shown only here.
-    With `confirm: true` and a `payment_method`, confirmed in the same request (as
-    `POST /v1/payments/{id}/confirm` would; a refusal then creates nothing)."""
+    """Ask a customer to pay: `requires_payment_method`, with a `client_secret` and the
+    hosted pay page's `pay_url` shown only here; `send_link: true` also sends the page's
+    link to `customer_phone` by WhatsApp. With `confirm: true` and a `payment_method`,
+    confirmed in the same request (as `POST /v1/payments/{id}/confirm` would; a refusal
+    then creates nothing)."""
     p, secret = payments.create(ctx.uow, ctx.runtime, merchant_id=ctx.principal.merchant_id,
                                 livemode=ctx.principal.livemode, amount=body["amount"], currency=body["currency"],
                                 description=body.get("description"), customer_phone=body.get("customer_phone"),
                                 metadata=body.get("metadata"))
     if body.get("confirm"):
         p = payments.confirm(ctx.uow, ctx.runtime, p, _method(body))
-    return {**payments.snapshot(p), "client_secret": secret}
+    if body.get("send_link"):
+        pay_links.send_pay_link(ctx.uow, ctx.runtime, p, secret)
+    return {**payments.snapshot(p), "client_secret": secret,
+            "pay_url": pay_links.pay_url(ctx.runtime.settings, p.id, secret)}
 
 
 @endpoint(v1, "GET", "/payments/<id:payment_id>", auth=KEY, scope="payments:read", response=PaymentOut,

@@ -25,6 +25,15 @@ class _PaymentBase(Schema):
     metadata = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=40)),
                            values=fields.String(validate=validate.Length(max=500)), validate=_metadata_bounds,
                            metadata={"description": "up to 20 string keys and values, yours to use"})
+    send_link = fields.Boolean(truthy={True}, falsy={False}, metadata={
+        "description": "true: send the customer_phone a WhatsApp message with the hosted pay page's link "
+                       "(pay_url); needs customer_phone. The link can be sent only now: the client_secret "
+                       "in it is not kept"})
+
+    @validates_schema
+    def _link_has_a_phone(self, data, **_kw):
+        if data.get("send_link") and not data.get("customer_phone"):
+            raise ValidationError("send_link needs customer_phone: the number the link is sent to", "send_link")
 
 
 class CardIn(Schema):
@@ -122,6 +131,9 @@ class PaymentOut(Schema):
 class PaymentCreatedOut(PaymentOut):
     client_secret = fields.String(required=True, metadata={
         "description": "shown only in this response: give it to the customer's page or app to confirm"})
+    pay_url = fields.String(required=True, metadata={
+        "description": "the hosted pay page for this payment (it holds the client_secret: shown only here); "
+                       "send it to the customer, or ask us to with send_link"})
 
 
 class RefundIn(Schema):
