@@ -388,6 +388,9 @@ class UnitOfWork:
         self.jobs = jobs
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
+        # What holds only until this transaction ends (the rows it has locked, by the
+        # services that need to know): emptied by commit and rollback.
+        self.held: dict[str, set[str]] = {}
         bind = session_factory.kw.get("bind")
         self._postgres = bind is not None and bind.dialect.name == "postgresql"
         self._conn: Connection | None = None
@@ -477,6 +480,7 @@ class UnitOfWork:
     def commit(self) -> None:
         self.send_deferred()  # fail here, before COMMIT, not inside it
         self.session.commit()
+        self.held = {}
         hooks, self._after_commit = self._after_commit, []
         for fn in hooks:
             try:
@@ -488,6 +492,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.held = {}
         self._after_commit = []
 
     @property

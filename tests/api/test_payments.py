@@ -480,3 +480,27 @@ def test_create_with_confirm_true_pays_in_one_request(api, runtime, shop):
                                       "number": "4242424242424242", "exp_month": 1, "exp_year": 2099,
                                       "cvc": "123"}}})
     assert r.status_code == 201 and r.get_json()["data"]["status"] == "processing"
+
+
+def test_confirm_refuses_a_payment_read_without_its_row_lock(runtime, shop):
+    """A payment read without its lock could be confirmed by two requests at once and paid
+    twice: `confirm` pays only one this transaction created or locked."""
+    mid, _ = shop
+    buyer(runtime)
+    with runtime.uow() as uow:
+        p, _ = payments_core.create(uow, runtime, merchant_id=mid, livemode=False, amount=500, currency="USD")
+        uow.commit()
+    wallet = payments_core.PaymentMethod("soxara_wallet", BUYER)
+    with runtime.uow() as uow:
+        unlocked = payments_core.get_for_merchant(uow, mid, False, p.id)
+        with pytest.raises(RuntimeError, match="without its row lock"):
+            payments_core.confirm(uow, runtime, unlocked, wallet)
+    with runtime.uow() as uow:
+        paid = payments_core.confirm(uow, runtime, payments_core.locked(uow, p.id), wallet)
+        assert paid.status == "succeeded"
+        uow.commit()
+    with runtime.uow() as uow:  # a lock ends with its transaction
+        again = payments_core.get_for_merchant(uow, mid, False, p.id)
+        with pytest.raises(RuntimeError, match="without its row lock"):
+            payments_core.confirm(uow, runtime, again, wallet)
+    assert balances(runtime, mid)["merchant"] == 500 - paid.fee
