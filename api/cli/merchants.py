@@ -16,12 +16,13 @@ def cmd_merchant_create(args: argparse.Namespace) -> Created:
     scopes = list(dict.fromkeys([*keys.DEFAULT_SCOPES, *(args.scopes or [])]))
     rt = runtime()
     with rt.uow() as uow:
-        m = merchants.create_merchant(uow, args.name)
+        m = merchants.create_merchant(uow, args.name, args.phone)
         test = keys.mint_key(uow, rt.secret_key, m.id, livemode=False, scopes=scopes)
         live = keys.mint_key(uow, rt.secret_key, m.id, livemode=True, scopes=scopes) if args.live else None
         uow.commit()
     out = {
-        "merchant": {"id": m.id, "name": m.name, "created_at": m.created_at.isoformat()},
+        "merchant": {"id": m.id, "name": m.name, "phone_number": m.phone_number,
+                     "created_at": m.created_at.isoformat()},
         # The full key comes first: it is what the operator copies (and what scripts grep).
         "test_key": {"key": test.secret, "id": test.key.id, "prefix": test.key.prefix,
                      "scopes": test.key.scope_list},
@@ -38,5 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mc.add_argument("--name", required=True)
     mc.add_argument("--scopes", nargs="+", default=None,
                     help="scopes the new keys hold besides the defaults (payments:create payments:read)")
+    mc.add_argument("--phone", default=None,
+                    help="the merchant's own WhatsApp number (E.164); payments asked of it are refused")
     mc.add_argument("--live", action="store_true", help="also mint a live key")
     mc.set_defaults(fn=cmd_merchant_create)

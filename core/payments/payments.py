@@ -178,8 +178,8 @@ def create(uow: UnitOfWork, rt, *, merchant_id: str, livemode: bool, amount: int
     now = now or utcnow()
     amounts.check_amount(amount)
     amounts.check_currency(currency)
-    if customer_phone is not None and customer_phone == rt.settings.whatsapp_number:
-        raise InvalidInput("that is Soxara's own WhatsApp number, not a customer's", field="customer_phone")
+    if customer_phone is not None:
+        _not_a_payer(uow, rt, merchant_id, customer_phone, "customer_phone")
     pid = new_id("pi")
     secret = f"{pid}_secret_{random_string(24)}"
     p = Payment(id=pid, merchant_id=merchant_id, livemode=livemode, amount=amount, currency=currency,
@@ -190,6 +190,15 @@ def create(uow: UnitOfWork, rt, *, merchant_id: str, livemode: bool, amount: int
     _hold(uow, p)
     _record(uow, p, "payment.created")
     return p, secret
+
+
+def _not_a_payer(uow: UnitOfWork, rt, merchant_id: str, phone: str, field: str) -> None:
+    """Refuse a customer phone that cannot pay this merchant: Soxara's own WhatsApp number,
+    or the merchant's own (a merchant paying itself would only move fees around)."""
+    if phone == rt.settings.whatsapp_number:
+        raise InvalidInput("that is Soxara's own WhatsApp number, not a customer's", field=field)
+    if phone == merchants.get_merchant(uow, merchant_id).phone_number:
+        raise InvalidInput("that is the merchant's own phone number: a merchant cannot pay itself", field=field)
 
 
 def get_for_merchant(uow: UnitOfWork, merchant_id: str, livemode: bool, payment_id: str) -> Payment:
@@ -322,8 +331,7 @@ def _confirm_wallet(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod, paye
         phone = own
     if phone is None:
         raise InvalidInput("a soxara_wallet payment needs the customer's phone_number", field=field)
-    if phone == rt.settings.whatsapp_number:
-        raise InvalidInput("that is Soxara's own WhatsApp number, not a customer's", field=field)
+    _not_a_payer(uow, rt, p.merchant_id, phone, field)
     payer_id, buyer = sandbox.buyer_by_phone(uow, phone)
     if p.livemode and buyer:
         raise InvalidInput("that phone is a sandbox buyer: its test money pays only on a test key", field=field)
@@ -352,6 +360,7 @@ def _confirm_mobile_money(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod
     phone = method.phone or p.customer_phone
     if phone is None:
         raise InvalidInput(f"a {method.type} payment needs the customer's phone_number", field=field)
+    _not_a_payer(uow, rt, p.merchant_id, phone, field)
     if p.livemode and SandboxMobileMoney.is_test_number(phone):
         raise InvalidInput("that is a sandbox test number: use it with a test key", field=field)
     rt.rails.collection(method.type, p.livemode)  # off for this mode: 503 before anything is written

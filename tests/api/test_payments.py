@@ -274,7 +274,8 @@ def test_test_things_on_a_live_key_and_live_things_on_a_test_key_are_refused(cli
             p, _ = payments_core.create(uow, runtime, merchant_id=mid, livemode=False, amount=100, currency="USD")
             uow.commit()
         with runtime.uow() as uow, pytest.raises(Exception) as refused:
-            payments_core.confirm(uow, runtime, p, payments_core.PaymentMethod("soxara_wallet", "+231886200099"))
+            payments_core.confirm(uow, runtime, payments_core.locked(uow, p.id),
+                                  payments_core.PaymentMethod("soxara_wallet", "+231886200099"))
         assert "only from sandbox buyers" in str(refused.value)
     finally:
         runtime.settings = runtime.settings.with_overrides(env="development")
@@ -504,3 +505,29 @@ def test_confirm_refuses_a_payment_read_without_its_row_lock(runtime, shop):
         with pytest.raises(RuntimeError, match="without its row lock"):
             payments_core.confirm(uow, runtime, again, wallet)
     assert balances(runtime, mid)["merchant"] == 500 - paid.fee
+
+
+def test_a_merchant_cannot_ask_its_own_phone_to_pay(client, runtime):
+    """The merchant's own number (`soxara merchant create --phone`) is refused as the
+    customer's, on create and on confirm, for every method that names a phone: nothing
+    is written, nothing moves."""
+    own = "+231886200077"
+    own_wallet = buyer(runtime, phone=own)  # a wallet with money, so only the rule can refuse it
+    with runtime.uow() as uow:
+        from core.merchants import keys, merchants
+
+        m = merchants.create_merchant(uow, "Own Number Shop", phone_number=own)
+        key = keys.mint_key(uow, runtime.secret_key, m.id, livemode=False, scopes=list(keys.SCOPES)).secret
+        uow.commit()
+    http = Api(client, key)
+    r = http.post("/v1/payments", {"amount": 500, "currency": "USD", "customer_phone": own})
+    assert r.status_code == 422 and r.get_json()["error"]["details"]["field"] == "customer_phone", r.get_json()
+    assert "merchant's own" in r.get_json()["error"]["message"]
+    p = create(http)
+    for kind in ("soxara_wallet", "mtn_momo", "orange_money"):
+        r = confirm(http, p["id"], {"type": kind, "phone_number": own})
+        assert r.status_code == 422, r.get_json()
+        assert r.get_json()["error"]["details"]["field"] == "payment_method.phone_number"
+        assert get(http, p["id"])["status"] == "requires_payment_method"
+    assert balances(runtime, m.id)["merchant"] == 0
+    assert user_balance(runtime, own_wallet) == sandbox.BUYER_FUNDS
