@@ -274,7 +274,8 @@ def test_test_things_on_a_live_key_and_live_things_on_a_test_key_are_refused(cli
             p, _ = payments_core.create(uow, runtime, merchant_id=mid, livemode=False, amount=100, currency="USD")
             uow.commit()
         with runtime.uow() as uow, pytest.raises(Exception) as refused:
-            payments_core.confirm(uow, runtime, p, payments_core.PaymentMethod("soxara_wallet", "+231886200099"))
+            payments_core.confirm(uow, runtime, payments_core.locked(uow, p.id),
+                                  payments_core.PaymentMethod("soxara_wallet", "+231886200099"))
         assert "only from sandbox buyers" in str(refused.value)
     finally:
         runtime.settings = runtime.settings.with_overrides(env="development")
