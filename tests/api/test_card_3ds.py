@@ -31,12 +31,12 @@ from tests.api.test_pay_page import (  # noqa: F401 - shop, page: the fixtures
 FEE = 1250 - NET
 
 
-def money(runtime, shop) -> tuple[int, int, int]:
+def money(runtime, shop) -> tuple[int, int, int]:  # noqa: F811 - fixtures
     """(merchant, fees account, card clearing) in test USD, the ledger check run first."""
     with runtime.uow() as uow:
         assert ledger.check(uow) == []
-        found = [wallets.find_wallet(uow, *owner, "USD", False) for owner in
-                 ((wallets.MERCHANT, shop.merchant_id), (wallets.SYSTEM, "fees"), (wallets.SYSTEM, "card_clearing"))]
+        owners = [(wallets.MERCHANT, shop.merchant_id), (wallets.SYSTEM, "fees"), (wallets.SYSTEM, "card_clearing")]
+        found = [wallets.find_wallet(uow, kind, owner, "USD", False) for kind, owner in owners]
         return tuple(w.balance if w else 0 for w in found)  # type: ignore[return-value]
 
 
@@ -44,7 +44,7 @@ NOTHING_MOVED = (0, 0, 0)
 PAID = (NET, FEE, -1250)
 
 
-def waiting(page) -> PayPage:
+def waiting(page) -> PayPage:  # noqa: F811 - fixtures
     """A payment whose test card asks for 3-D Secure, its page showing the step."""
     pp = page()
     pp.card(CARD_3DS)
@@ -76,7 +76,7 @@ def expire(runtime, pid: str) -> None:
 # --- core ------------------------------------------------------------------------------------
 
 
-def test_completed_the_card_is_charged_with_its_fee(page, runtime, shop):
+def test_completed_the_card_is_charged_with_its_fee(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     assert authenticate(runtime, pp.id, True) == "processing"  # the rail answers after the commit
     assert status(runtime, pp.id) == ("succeeded", None)
@@ -87,7 +87,7 @@ def test_completed_the_card_is_charged_with_its_fee(page, runtime, shop):
         assert (p.fee, p.card_last4, p.next_check_at, p.next_action) == (FEE, "3184", None, None)
 
 
-def test_failed_the_payment_fails_and_nothing_moves(page, runtime, shop):
+def test_failed_the_payment_fails_and_nothing_moves(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     authenticate(runtime, pp.id, False)
     assert status(runtime, pp.id) == ("failed", "authentication_failed")
@@ -99,7 +99,7 @@ def test_failed_the_payment_fails_and_nothing_moves(page, runtime, shop):
 
 
 @pytest.mark.parametrize("first, second", [(True, True), (True, False), (False, True)])
-def test_a_second_answer_is_refused_and_changes_nothing(page, runtime, shop, first, second):
+def test_a_second_answer_is_refused_and_changes_nothing(page, runtime, shop, first, second):  # noqa: F811 - fixtures
     pp = waiting(page)
     authenticate(runtime, pp.id, first)
     before = (status(runtime, pp.id), money(runtime, shop), events_of(runtime, pp.id))
@@ -110,7 +110,7 @@ def test_a_second_answer_is_refused_and_changes_nothing(page, runtime, shop, fir
 
 
 @pytest.mark.parametrize("completed", [True, False])
-def test_after_the_window_the_payment_fails_expired_and_nothing_moves(page, runtime, shop, completed):
+def test_after_the_window_the_payment_fails_expired_and_nothing_moves(page, runtime, shop, completed):  # noqa: F811 - fixtures
     pp = waiting(page)
     late = utcnow() + payments_core.APPROVAL_WINDOW + timedelta(seconds=1)
     assert authenticate(runtime, pp.id, completed, now=late) == "failed"
@@ -119,7 +119,7 @@ def test_after_the_window_the_payment_fails_expired_and_nothing_moves(page, runt
     assert events_of(runtime, pp.id).count("payment.failed") == 1
 
 
-def test_only_a_card_payment_waiting_for_its_step_can_be_authenticated(page, runtime, shop):
+def test_only_a_card_payment_waiting_for_its_step_can_be_authenticated(page, runtime, shop):  # noqa: F811 - fixtures
     payable = page()
     momo = page()
     momo.pay("mtn_momo", phone="0881234567")  # waits on the phone: requires_action, not a card
@@ -136,7 +136,7 @@ def test_only_a_card_payment_waiting_for_its_step_can_be_authenticated(page, run
     assert merchant_balance(runtime, shop) == NET  # the one card paid, nothing else
 
 
-def test_the_api_shows_where_the_step_is_done(page, runtime, shop):
+def test_the_api_shows_where_the_step_is_done(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     got = shop.get(f"/v1/payments/{pp.id}").get_json()["data"]
     action = got["next_action"]
@@ -151,7 +151,7 @@ def test_the_api_shows_where_the_step_is_done(page, runtime, shop):
     assert shop.get(f"/v1/payments/{pp.id}").get_json()["data"]["next_action"] is None
 
 
-def test_a_wallet_wait_shows_no_url(page, runtime, shop):
+def test_a_wallet_wait_shows_no_url(page, runtime, shop):  # noqa: F811 - fixtures
     """Only a card's step is done on the page: a WhatsApp approval is done in the chat."""
     d = new_payment(shop)
     r = shop.post(f"/v1/payments/{d['id']}/confirm",
@@ -164,7 +164,7 @@ def test_a_wallet_wait_shows_no_url(page, runtime, shop):
 # --- the page -------------------------------------------------------------------------------------
 
 
-def test_complete_on_the_page_pays(page, runtime, shop):
+def test_complete_on_the_page_pays(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     r = step(pp, "complete")
     assert r.status_code == 303 and r.headers["Location"].endswith(pp.url)
@@ -173,7 +173,7 @@ def test_complete_on_the_page_pays(page, runtime, shop):
     assert money(runtime, shop) == PAID
 
 
-def test_fail_on_the_page_fails_plainly_and_takes_nothing(page, runtime, shop):
+def test_fail_on_the_page_fails_plainly_and_takes_nothing(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     assert step(pp, "fail").status_code == 303
     pp.open()
@@ -183,7 +183,7 @@ def test_fail_on_the_page_fails_plainly_and_takes_nothing(page, runtime, shop):
     assert money(runtime, shop) == NOTHING_MOVED
 
 
-def test_the_same_button_twice_the_other_one_after_and_another_tab_run_once(page, runtime, shop):
+def test_the_same_button_twice_the_other_one_after_and_another_tab_run_once(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     form = pp.tokens()
     pp.open()
@@ -198,7 +198,7 @@ def test_the_same_button_twice_the_other_one_after_and_another_tab_run_once(page
     assert money(runtime, shop) == PAID
 
 
-def test_too_late_on_the_page_says_expired_and_takes_nothing(page, runtime, shop):
+def test_too_late_on_the_page_says_expired_and_takes_nothing(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     expire(runtime, pp.id)
     assert step(pp, "complete").status_code == 303
@@ -208,7 +208,7 @@ def test_too_late_on_the_page_says_expired_and_takes_nothing(page, runtime, shop
     assert money(runtime, shop) == NOTHING_MOVED
 
 
-def test_a_wrong_secret_or_token_is_refused_and_nothing_moves(page, runtime, shop):
+def test_a_wrong_secret_or_token_is_refused_and_nothing_moves(page, runtime, shop):  # noqa: F811 - fixtures
     pp = waiting(page)
     form = pp.tokens()
     wrong_secret = {**form, "client_secret": form["client_secret"][:-1] + ("x" if form["client_secret"][-1] != "x" else "y")}
@@ -224,13 +224,13 @@ def test_a_wrong_secret_or_token_is_refused_and_nothing_moves(page, runtime, sho
 
 
 @pytest.mark.parametrize("outcome", ["", "succeed", "COMPLETE"])
-def test_an_outcome_the_page_never_offers_changes_nothing(page, runtime, shop, outcome):
+def test_an_outcome_the_page_never_offers_changes_nothing(page, runtime, shop, outcome):  # noqa: F811 - fixtures
     pp = waiting(page)
     assert step(pp, outcome).status_code == 303
     assert status(runtime, pp.id)[0] == "requires_action" and money(runtime, shop) == NOTHING_MOVED
 
 
-def test_the_step_on_a_payment_not_waiting_for_it_changes_nothing(page, runtime, shop):
+def test_the_step_on_a_payment_not_waiting_for_it_changes_nothing(page, runtime, shop):  # noqa: F811 - fixtures
     payable = page()
     payable.open()
     assert "Complete authentication" not in payable.text()
