@@ -244,3 +244,23 @@ def test_the_step_on_a_payment_not_waiting_for_it_changes_nothing(page, runtime,
     assert step(wallet, "fail", before_paying).status_code == 303
     assert status(runtime, wallet.id) == ("succeeded", None)
     assert events_of(runtime, wallet.id).count("payment.failed") == 0
+
+
+def test_an_answer_lost_after_the_commit_is_found_by_the_sweep(page, runtime, shop, monkeypatch):  # noqa: F811
+    """The rail raised (or the process died) after the step was committed: the payment is
+    `processing` with a due time, and the sweep asks the rail (the sandbox keeps no
+    charges: `charge_incomplete`, nothing taken)."""
+    from core.rails.cards import SandboxCards
+    from tests.api.test_pay_page import sweep
+
+    def down(self, **kw):
+        raise ConnectionError("the network did not answer")
+
+    pp = waiting(page)
+    monkeypatch.setattr(SandboxCards, "authenticate", down)
+    assert step(pp, "complete").status_code == 303
+    assert status(runtime, pp.id)[0] == "processing" and money(runtime, shop) == NOTHING_MOVED
+    sweep(runtime, after_seconds=5)
+    assert status(runtime, pp.id)[0] == "processing", "not due before CARD_RECHECK"
+    sweep(runtime, after_seconds=31)
+    assert status(runtime, pp.id) == ("failed", "charge_incomplete") and money(runtime, shop) == NOTHING_MOVED
