@@ -253,10 +253,10 @@ def authenticate(payment_id: str):
         outcome = form.get("outcome")
         if outcome not in words.AUTHENTICATE_OUTCOMES or not _authenticable(p):
             return _see(p.id, client_secret)  # done, expired or never asked: the page says which
-        completed = outcome == "complete"
-        return _once(uow, rt, p.id, client_secret, attempt, f"/pay/{p.id}/authenticate", {"outcome": outcome},
-                     lambda: payments.authenticate(uow, rt, p.id, completed=completed),
-                     lambda e: _see(p.id, client_secret) if isinstance(e, InvalidState) else None)
+        pid, completed = p.id, outcome == "complete"
+        return _once(uow, rt, pid, client_secret, attempt, f"/pay/{pid}/authenticate", {"outcome": outcome},
+                     lambda: payments.authenticate(uow, rt, pid, completed=completed),
+                     lambda e: _see(pid, client_secret) if isinstance(e, InvalidState) else None)
 
 
 def _confirm(uow, rt, p: payments.Payment, client_secret: str, attempt: str,
@@ -267,9 +267,10 @@ def _confirm(uow, rt, p: payments.Payment, client_secret: str, attempt: str,
     # Confirm under the payment's row lock (payments.confirm wants it taken by the
     # caller): two tabs' forms, each its own attempt, then take turns, and the second
     # finds the payment no longer payable.
-    return _once(uow, rt, p.id, client_secret, attempt, f"/pay/{p.id}", forms.attempt_fingerprint(method),
-                 lambda: payments.confirm(uow, rt, payments.locked(uow, p.id), method),
-                 lambda e: _refused(uow, rt, p.id, client_secret, method, e))
+    pid = p.id  # the row is expired by a rollback: no reload to learn its id
+    return _once(uow, rt, pid, client_secret, attempt, f"/pay/{pid}", forms.attempt_fingerprint(method),
+                 lambda: payments.confirm(uow, rt, payments.locked(uow, pid), method),
+                 lambda e: _refused(uow, rt, pid, client_secret, method, e))
 
 
 def _once(uow, rt, pid: str, client_secret: str, attempt: str, path: str, what: dict,
