@@ -152,10 +152,9 @@ def snapshot(p: Payment, public_url: str | None = None) -> dict:
 def _next_action(p: Payment, public_url: str | None) -> dict | None:
     if p.status != "requires_action" or not p.next_action:
         return None
-    action = {"type": p.next_action, "expires_at": events.iso(p.action_expires_at)}
-    if p.method == "card" and public_url:
-        action["url"] = f"{public_url}/pay/{p.id}"
-    return action
+    # Every field always written (null when absent), as every API object is.
+    url = f"{public_url}/pay/{p.id}" if p.method == "card" and public_url else None
+    return {"type": p.next_action, "expires_at": events.iso(p.action_expires_at), "url": url}
 
 
 def _record(uow: UnitOfWork, p: Payment, *types: str) -> None:
