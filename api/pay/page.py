@@ -4,7 +4,9 @@ GET shows the payment as it is now: the methods to pay with while it is payable,
 customer must do while it waits (with a meta refresh, so the page follows it without
 JavaScript), the outcome once it has one. POST confirms the payment with what the
 customer typed through core (payments.confirm, the same as the API's confirm) and
-answers 303 to the GET, so a reload never posts again.
+answers 303 to the GET, so a reload never posts again. A test card waiting for its 3-D
+Secure step shows the step's two outcomes, whose form `POST /pay/{id}/authenticate` sends
+to core (payments.authenticate) the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import logging
 import time
 import urllib.parse
+from collections.abc import Callable
 from importlib import resources
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -142,8 +145,8 @@ def _state(uow, p: payments.Payment) -> dict:
             return {"state": "waiting", "title": words.WAITING_MOMO_TITLE, "refresh": REFRESH_SECONDS,
                     "lines": [words.WAITING_MOMO.format(method=method, phone=phone, amount=amount),
                               words.UPDATES_ITSELF]}
-        return {"state": "waiting", "title": words.CARD_CHECK_TITLE, "refresh": REFRESH_SECONDS * 5,
-                "lines": [words.CARD_CHECK.format(merchant=merchant)]}
+        # A test card: the customer does the step here (no refresh under their finger).
+        return {"state": "waiting", "title": words.CARD_CHECK_TITLE, "lines": [words.CARD_CHECK]}
     if p.status == "processing":
         return {"state": "waiting", "title": words.PROCESSING_TITLE, "refresh": REFRESH_SECONDS,
                 "lines": [words.PROCESSING, words.UPDATES_ITSELF]}
@@ -170,7 +173,16 @@ def _show(uow, rt, p: payments.Payment, client_secret: str, *, status: int = 200
         context["action"] = url_for("pay.submit", payment_id=p.id)
         if error is not None and not error.method:
             context["lines"] = [error.message]
+    elif _authenticable(p):
+        context["authenticate"] = {"form": forms.new_form(rt, p.id, client_secret),
+                                   "action": url_for("pay.authenticate", payment_id=p.id),
+                                   "outcomes": words.AUTHENTICATE_OUTCOMES}
     return _page(status, **context)
+
+
+def _authenticable(p: payments.Payment) -> bool:
+    """A test card payment waiting for its 3-D Secure step (core judges it again, locked)."""
+    return p.status == "requires_action" and p.method == "card" and not p.livemode
 
 
 def _payment(uow, rt, payment_id: str, client_secret: str | None) -> payments.Payment | None:
@@ -206,9 +218,7 @@ def submit(payment_id: str):
             return _not_found()
         attempt = form.get("attempt")
         if not forms.token_ok(rt, p.id, client_secret, attempt, form.get("csrf")):
-            return _page(403, title=words.FORM_EXPIRED_TITLE, state="failed", lines=[words.FORM_EXPIRED],
-                         payment=_summary(uow, p), link={"href": _url(p.id, client_secret),
-                                                         "text": words.OPEN_AGAIN})
+            return _forged(uow, p, client_secret)
         assert attempt is not None
         if p.status != "requires_payment_method":
             return _see(p.id, client_secret)  # paid or under way already: the page says which
@@ -220,14 +230,56 @@ def submit(payment_id: str):
         return _confirm(uow, rt, p, client_secret, attempt, method)
 
 
+def _forged(uow, p: payments.Payment, client_secret: str) -> Response:
+    """A form without this page's token (403): nothing moves."""
+    return _page(403, title=words.FORM_EXPIRED_TITLE, state="failed", lines=[words.FORM_EXPIRED],
+                 payment=_summary(uow, p), link={"href": _url(p.id, client_secret), "text": words.OPEN_AGAIN})
+
+
+@pay.post("/pay/<payment_id>/authenticate")
+def authenticate(payment_id: str):
+    """A test card's 3-D Secure step, completed or failed, once per attempt."""
+    form = request.form
+    client_secret = form.get("client_secret")
+    rt = _runtime()
+    with rt.uow() as uow:
+        p = _payment(uow, rt, payment_id, client_secret)
+        if p is None or client_secret is None:
+            return _not_found()
+        attempt = form.get("attempt")
+        if not forms.token_ok(rt, p.id, client_secret, attempt, form.get("csrf")):
+            return _forged(uow, p, client_secret)
+        assert attempt is not None
+        outcome = form.get("outcome")
+        if outcome not in words.AUTHENTICATE_OUTCOMES or not _authenticable(p):
+            return _see(p.id, client_secret)  # done, expired or never asked: the page says which
+        pid, completed = p.id, outcome == "complete"
+        return _once(uow, rt, pid, client_secret, attempt, f"/pay/{pid}/authenticate", {"outcome": outcome},
+                     lambda: payments.authenticate(uow, rt, pid, completed=completed),
+                     lambda e: _see(pid, client_secret) if isinstance(e, InvalidState) else None)
+
+
 def _confirm(uow, rt, p: payments.Payment, client_secret: str, attempt: str,
              method: payments.PaymentMethod) -> Response:
     """Confirm once per attempt (core.idempotency, as the API's confirm), then show the
     payment. A refusal that leaves it payable is said on the form, and the attempt's key
     is given back: nothing moved, so the customer may correct and send again."""
-    store, pid = rt.idempotency, p.id
-    fp = keyed_hash(rt.secret_key, "idempotency",
-                    fingerprint("POST", f"/pay/{pid}", forms.attempt_fingerprint(method)))
+    # Confirm under the payment's row lock (payments.confirm wants it taken by the
+    # caller): two tabs' forms, each its own attempt, then take turns, and the second
+    # finds the payment no longer payable.
+    pid = p.id  # the row is expired by a rollback: no reload to learn its id
+    return _once(uow, rt, pid, client_secret, attempt, f"/pay/{pid}", forms.attempt_fingerprint(method),
+                 lambda: payments.confirm(uow, rt, payments.locked(uow, pid), method),
+                 lambda e: _refused(uow, rt, pid, client_secret, method, e))
+
+
+def _once(uow, rt, pid: str, client_secret: str, attempt: str, path: str, what: dict,
+          act: Callable[[], object], refused: Callable[[SoxaraError], Response | None]) -> Response:
+    """Run `act` once per attempt (its key; `what` the form's content), then show the
+    payment. A SoxaraError rolls back and gives the attempt's key back (nothing moved):
+    `refused` answers it, or None to raise it."""
+    store = rt.idempotency
+    fp = keyed_hash(rt.secret_key, "idempotency", fingerprint("POST", path, what))
     claim = store.claim(uow, f"pay:{pid}", attempt, fp)
     if claim.outcome == "in_progress":
         uow.rollback()  # hold no connection's transaction open while waiting
@@ -237,10 +289,7 @@ def _confirm(uow, rt, p: payments.Payment, client_secret: str, attempt: str,
         # as it is now, which the page shows.
         return _see(pid, client_secret)
     try:
-        # Confirm under the payment's row lock (payments.confirm wants it taken by the
-        # caller): two tabs' forms, each its own attempt, then take turns, and the second
-        # finds the payment no longer payable.
-        payments.confirm(uow, rt, payments.locked(uow, pid), method)
+        act()
         # None, or the outcome of a copy of this attempt that committed first: either way
         # the answer is the page of the payment as it is now.
         store.commit(uow, claim, 303, b"")
@@ -248,7 +297,10 @@ def _confirm(uow, rt, p: payments.Payment, client_secret: str, attempt: str,
     except SoxaraError as e:
         uow.rollback()
         store.release(claim)
-        return _refused(uow, rt, pid, client_secret, method, e)
+        answer = refused(e)
+        if answer is None:
+            raise
+        return answer
     except BaseException:
         uow.rollback()
         store.release(claim)

@@ -43,8 +43,10 @@ WAITING_MOMO = "{method} is asking {phone} to approve {amount}. Follow the promp
 PROCESSING_TITLE = "Processing"
 PROCESSING = "Your payment is being processed."
 CARD_CHECK_TITLE = "Your card asks for an extra check"
-CARD_CHECK = ("Your bank wants to confirm this payment, which this page cannot do yet. "
-              "Nothing was taken. Ask {merchant} for another way to pay.")
+CARD_CHECK = ("Your bank wants to confirm this payment. This is a test card: choose how the check "
+              "ends. Nothing is taken unless it is completed.")
+# A test card's 3-D Secure step: the form's `outcome`, and its button.
+AUTHENTICATE_OUTCOMES = {"complete": "Complete authentication", "fail": "Fail authentication"}
 UPDATES_ITSELF = "This page updates by itself."
 
 PAID_TITLE = "Paid"
@@ -74,6 +76,7 @@ REASONS = {
     "invalid_cvc": "The card's security code is not valid.",
     "charge_incomplete": "The card could not be charged.",
     "authentication_expired": "Your bank's extra check was not completed in time.",
+    "authentication_failed": "Your bank's extra check failed.",
 }
 # Reasons that are a time running out: the page's headline says "expired".
 EXPIRED = frozenset({"approval_expired", "authentication_expired", "timeout"})

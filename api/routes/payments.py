@@ -44,7 +44,8 @@ def create_payment(ctx, body):
 def get_payment(ctx):
     """A payment: status, amount, fee, net, amount refunded."""
     p = ctx.principal
-    return payments.snapshot(payments.get_for_merchant(ctx.uow, p.merchant_id, p.livemode, ctx.path["payment_id"]))
+    return payments.snapshot(payments.get_for_merchant(ctx.uow, p.merchant_id, p.livemode, ctx.path["payment_id"]),
+                             ctx.runtime.settings.public_url)
 
 
 @endpoint(v1, "GET", "/payments", auth=KEY, scope="payments:read", query=PaymentsQuery, response=PaymentOut,
@@ -58,7 +59,7 @@ def list_payments(ctx):
                                       customer_phone=a.get("customer"), created_gte=a.get("created_gte"),
                                       created_lte=a.get("created_lte"))
     page = page_of(rows, a["limit"], lambda x: x.id)
-    page.items = [payments.snapshot(x) for x in page.items]
+    page.items = [payments.snapshot(x, ctx.runtime.settings.public_url) for x in page.items]
     return page
 
 

@@ -99,6 +99,10 @@ class NextActionOut(Schema):
         "description": "whatsapp_approval (the customer answers in WhatsApp with the PIN), "
                        "mobile_money_approval (on their phone), 3ds_authentication (card)"})
     expires_at = fields.String(allow_none=True, metadata=_TIME)
+    url = fields.String(allow_none=True, metadata={
+        "description": "3ds_authentication only: the hosted pay page where the customer does the step, "
+                       "opened with the payment's client_secret as the create's pay_url is (test mode: "
+                       "Complete or Fail authentication); null otherwise"})
 
 
 class PaymentErrorOut(Schema):

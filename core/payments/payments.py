@@ -14,8 +14,10 @@ its keyed hash is kept). Confirming it with a method moves it on:
   RAIL_TIMEOUT passes: `succeeded` or `failed`.
 - `card` (test mode only): `processing`; the card is charged right after the commit, with
   the number held only in memory, and the answer recorded in a transaction of its own:
-  `succeeded`, `failed`, or `requires_action` (3-D Secure; not completable yet, it fails
-  when APPROVAL_WINDOW passes). Only brand and last four are kept.
+  `succeeded`, `failed`, or `requires_action` (3-D Secure: the customer completes or fails
+  the test step on the pay page, `authenticate`, and the charge then succeeds or fails
+  `authentication_failed`; left alone it fails `authentication_expired` when
+  APPROVAL_WINDOW passes). Only brand and last four are kept.
 
 A rail is never called inside a request's transaction: the payment is committed first
 with a due time (`next_check_at`), so a lost job or a killed process is found by the sweep,
@@ -125,8 +127,10 @@ class PaymentMethod:
 # --- what the world sees -----------------------------------------------------------------
 
 
-def snapshot(p: Payment) -> dict:
-    """The payment as the API and its events show it."""
+def snapshot(p: Payment, public_url: str | None = None) -> dict:
+    """The payment as the API and its events show it. With `public_url` (the API's
+    answers; an event's snapshot has none), a card's 3-D Secure step says where it is done:
+    the pay page, opened with the payment's client secret (`pay_url`, docs/payments.md)."""
     method = None
     if p.method is not None:
         method = {"type": p.method, "phone_number": p.payer_phone,
@@ -137,13 +141,20 @@ def snapshot(p: Payment) -> dict:
         "status": p.status, "description": p.description,
         "metadata": json.loads(p.meta) if p.meta else {}, "customer_phone": p.customer_phone,
         "payment_method": method,
-        "next_action": {"type": p.next_action, "expires_at": events.iso(p.action_expires_at)}
-        if p.status == "requires_action" and p.next_action else None,
+        "next_action": _next_action(p, public_url),
         "last_payment_error": {"code": p.last_error_code, "message": p.last_error_message}
         if p.last_error_code else None,
         "created_at": events.iso(p.created_at), "succeeded_at": events.iso(p.succeeded_at),
         "canceled_at": events.iso(p.canceled_at), "failed_at": events.iso(p.failed_at),
     }
+
+
+def _next_action(p: Payment, public_url: str | None) -> dict | None:
+    if p.status != "requires_action" or not p.next_action:
+        return None
+    # Every field always written (null when absent), as every API object is.
+    url = f"{public_url}/pay/{p.id}" if p.method == "card" and public_url else None
+    return {"type": p.next_action, "expires_at": events.iso(p.action_expires_at), "url": url}
 
 
 def _record(uow: UnitOfWork, p: Payment, *types: str) -> None:
@@ -386,20 +397,29 @@ def _confirm_card(uow: UnitOfWork, rt, p: Payment, method: PaymentMethod, now: d
     p.status, p.next_action, p.started_at = "processing", None, now
     p.next_check_at = now + CARD_RECHECK  # if the answer below is never recorded, the sweep asks
     payment_id, amount, currency = p.id, p.amount, p.currency
+    # The number lives only in this closure.
+    _ask_card_rail_after_commit(uow, rt, payment_id, "card charge", lambda: rail.charge(
+        reference=payment_id, card=card, amount=amount, currency=currency, now=utcnow()))
+    return p
 
-    def charge() -> None:
-        # After the commit, outside any transaction: the number lives only in this closure.
+
+def _ask_card_rail_after_commit(uow: UnitOfWork, rt, payment_id: str, what: str,
+                                call: Callable[[], CardResult]) -> None:
+    """Once `uow` commits (the payment `processing`, due for the sweep at CARD_RECHECK),
+    ask the card rail outside any transaction, then record its answer in a transaction of
+    its own: no row is locked while the network thinks."""
+
+    def ask() -> None:
         try:
-            result = rail.charge(reference=payment_id, card=card, amount=amount, currency=currency, now=utcnow())
+            result = call()
         except Exception:
-            log.exception("card charge for %s raised; the sweep asks the rail later", payment_id)
+            log.exception("%s for %s raised; the sweep asks the rail later", what, payment_id)
             return
         with rt.uow() as after:
             record_card_result(after, rt, payment_id, result)
             after.commit()
 
-    uow.after_commit(charge)
-    return p
+    uow.after_commit(ask)
 
 
 # --- settling --------------------------------------------------------------------------------
@@ -472,6 +492,36 @@ def record_card_result(uow: UnitOfWork, rt, payment_id: str, result: CardResult,
         _fail(uow, p, "charge_incomplete", "the card was not charged; nothing was taken", now)
     else:  # pending: ask again later
         p.next_check_at = now + POLL_EVERY
+    return p
+
+
+# --- a card's 3-D Secure (test mode) ----------------------------------------------------------
+
+
+def authenticate(uow: UnitOfWork, rt, payment_id: str, *, completed: bool,
+                 now: datetime | None = None) -> Payment:
+    """The customer's 3-D Secure step on a test card payment waiting for it, completed or
+    failed (the sandbox has no bank page: the pay page offers both outcomes). Under the
+    row lock the payment goes back to `processing`; after the commit the card rail gives
+    the charge's final answer, recorded as a charge's is (`record_card_result`):
+    `succeeded` with the ledger entry, or `failed` `authentication_failed`, nothing moved.
+
+    InvalidState for a payment that is not a test card payment in `requires_action` (a
+    second tap finds it `processing` or done). Once the step's time has passed the payment
+    fails `authentication_expired` here, as the sweep would have failed it."""
+    now = now or utcnow()
+    p = locked(uow, payment_id)
+    if p.livemode or p.method != "card" or p.status != "requires_action":
+        raise InvalidState(f"this payment is {p.status}: only a test card payment waiting for its "
+                           f"authentication can be authenticated")
+    if p.action_expires_at is not None and now >= p.action_expires_at:
+        _fail(uow, p, "authentication_expired", "the card's authentication was not completed", now)
+        return p
+    rail = rt.rails.cards(p.livemode)
+    p.status, p.next_action, p.action_expires_at = "processing", None, None
+    p.next_check_at = now + CARD_RECHECK  # an answer never recorded: the sweep asks the rail
+    _ask_card_rail_after_commit(uow, rt, p.id, "card authentication",
+                                lambda: rail.authenticate(reference=payment_id, completed=completed))
     return p
 
 

@@ -19,8 +19,13 @@ card of another brand would; one that is not fails `incorrect_number`, a past ex
 `expired_card`, a month outside 1-12 `invalid_expiry_month`, a CVC that is not 3-4 digits
 `invalid_cvc`. The sandbox answers every charge at once and keeps nothing, so `status`
 of any reference is `not_found` (a provider that never received the charge: charging
-again with the same reference is safe). How a customer completes a required action is
-the payments issue's to design.
+again with the same reference is safe).
+
+A charge answered `requires_action` waits for the customer's 3-D Secure step. The sandbox
+has no bank to show it, so the test-mode pay page offers the step's two outcomes
+(docs/payments.md, "A card's 3-D Secure in test mode"), and `authenticate` is the
+network's answer to each: completed, the charge succeeds; failed, it fails
+`authentication_failed` and nothing is taken.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ MESSAGES = {
     "incorrect_number": "the card number is not valid",
     "invalid_expiry_month": "the card's expiry month is not valid",
     "invalid_cvc": "the card's security code is not valid",
+    "authentication_failed": "the card's authentication failed",
 }
 
 
@@ -91,6 +97,11 @@ class CardRail(Protocol):
 
     def status(self, *, reference: str) -> CardResult: ...
 
+    def authenticate(self, *, reference: str, completed: bool) -> CardResult:
+        """The customer's 3-D Secure step for the charge `reference`, completed or
+        failed: the charge's final answer (`succeeded` or `failed`)."""
+        ...
+
     def refund(self, *, reference: str, charge_reference: str, amount: int,
                currency: str) -> CardResult: ...
 
@@ -129,6 +140,9 @@ class SandboxCards:
 
     def status(self, *, reference) -> CardResult:
         return CardResult("not_found", message="the sandbox keeps no charges: each was answered at once")
+
+    def authenticate(self, *, reference, completed) -> CardResult:
+        return CardResult("succeeded") if completed else _failed("authentication_failed")
 
     def refund(self, *, reference, charge_reference, amount, currency) -> CardResult:
         return CardResult("succeeded")

@@ -249,14 +249,17 @@ def test_a_declined_card_fails_with_a_plain_reason(page, runtime, shop, number, 
     assert status(runtime, pp.id)[0] == "failed" and merchant_balance(runtime, shop) == 0
 
 
-def test_a_card_that_asks_for_3d_secure_says_so_and_takes_nothing(page, runtime, shop):
+def test_a_card_that_asks_for_3d_secure_offers_the_test_step_and_left_alone_expires(page, runtime, shop):
     pp = page()
     r = pp.card(CARD_3DS)
-    assert "Your card asks for an extra check" in pp.text() and refresh_of(r)
+    assert "Your card asks for an extra check" in pp.text() and refresh_of(r) is None
+    assert "Complete authentication" in pp.text() and "Fail authentication" in pp.text()
+    assert "Pay with" not in pp.text()
     assert status(runtime, pp.id)[0] == "requires_action" and merchant_balance(runtime, shop) == 0
     sweep(runtime, after_seconds=16 * 60)
     pp.open()
     assert "Payment request expired" in pp.text() and "extra check was not completed" in pp.text()
+    assert "Complete authentication" not in pp.text()
 
 
 @pytest.mark.parametrize("method, number", [("mtn_momo", "0881111000"), ("orange_money", "+231771111000")])

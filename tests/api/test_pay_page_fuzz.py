@@ -52,3 +52,25 @@ def test_any_link_gets_a_page_never_a_server_error(client, payment_id, secret):
     path = "/pay/" + "".join(c for c in payment_id if c not in "/?#%\x00")
     r = client.get(path, query_string={} if secret is None else {"client_secret": secret})
     assert r.status_code in (404, 308), r.status_code
+
+
+@FUZZ
+@given(outcome=st.one_of(st.sampled_from(["complete", "fail"]), texts),
+       drop=st.sets(st.sampled_from(["client_secret", "attempt", "csrf", "outcome"])),
+       garble=st.sampled_from([None, "client_secret", "attempt", "csrf"]))
+def test_any_3d_secure_form_gets_a_page_never_a_server_error(client, shop, runtime, outcome, drop,  # noqa: F811
+                                                             garble):
+    d = new_payment(shop)
+    pp = PayPage(client, d["id"], d["client_secret"])
+    pp.card("4000002760003184")
+    form = {**pp.tokens(), "outcome": outcome}
+    for name in drop:
+        del form[name]
+    if garble and garble in form:
+        form[garble] = form[garble][:-1] + ("x" if form[garble][-1:] != "x" else "y")
+    r = client.post(f"/pay/{pp.id}/authenticate", data=form)
+    assert r.status_code in (303, 403, 404), (r.status_code, pp.text(r))
+    if drop & {"client_secret", "attempt", "csrf"} or garble:
+        assert r.status_code in (403, 404), "no step is answered without this page's secret and token"
+    with runtime.uow() as uow:
+        assert ledger.check(uow) == []

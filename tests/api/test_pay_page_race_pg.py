@@ -80,3 +80,37 @@ def test_a_tap_while_the_first_still_runs_waits_for_it_and_runs_nothing(pg_runti
         t.join()
     assert r.status_code == 303 and 0.4 < took < 3, took
     assert events_of(rt, pp.id) == ["payment.created"], "the second tap confirmed nothing"
+
+
+@pytest.mark.postgres
+def test_twenty_taps_at_once_on_a_cards_3d_secure_step_answer_it_once(pg_runtime):
+    """Complete and Fail tapped together, from one page and from other tabs: the row lock
+    lets one through; the charge is made once or not at all, to the cent."""
+    from tests.api.test_pay_page import CARD_3DS
+
+    rt = pg_runtime
+    app = create_app(runtime=rt)
+    mid, key = create_merchant(rt, MERCHANT)
+    d = new_payment(Api(app.test_client(), key))
+    pp = PayPage(app.test_client(), d["id"], d["client_secret"])
+    pp.card(CARD_3DS)
+    same = pp.tokens()
+    forms = [{**same, "outcome": "complete"}] * 6 + [{**same, "outcome": "fail"}] * 4
+    for i in range(10):
+        pp.open()
+        forms.append({**pp.tokens(), "outcome": "complete" if i % 2 else "fail"})
+
+    def tap(i: int) -> int:
+        return app.test_client().post(f"/pay/{pp.id}/authenticate", data=forms[i]).status_code
+
+    codes = at_once(len(forms), tap)
+    assert set(codes) == {303}, codes
+    done = events_of(rt, pp.id)
+    assert done.count("payment.succeeded") + done.count("payment.failed") == 1, done
+    with rt.uow() as uow:
+        assert ledger.check(uow) == []
+        merchant = wallets.find_wallet(uow, wallets.MERCHANT, mid, "USD", False)
+        fees = wallets.find_wallet(uow, wallets.SYSTEM, "fees", "USD", False)
+        clearing = wallets.find_wallet(uow, wallets.SYSTEM, "card_clearing", "USD", False)
+        moved = tuple(w.balance if w else 0 for w in (merchant, fees, clearing))
+    assert moved == ((1250 - 49, 49, -1250) if "payment.succeeded" in done else (0, 0, 0)), (done, moved)

@@ -1,6 +1,7 @@
 """The pay page in a real browser (headless Chromium, JavaScript off, a phone's screen):
 a test card paid to the outcome, MTN MoMo followed by the page's own meta refresh until
-the rail answers, and a declined card read plainly.
+the rail answers, a declined card read plainly, and a card that asks for 3-D Secure
+completed on the page's test step.
 
 Screenshots go to $SOXARA_SCREENSHOTS when it is set (docs/screenshots holds the ones
 docs/pay-page.md shows: `SOXARA_SCREENSHOTS=docs/screenshots pytest tests/bot/test_pay_page_browser.py`)."""
@@ -95,3 +96,23 @@ def test_a_declined_card_reads_plainly(phone_page, runtime, shop):  # noqa: F811
     assert page.get_by_text("Your card was declined.").is_visible()
     screenshot(page, "pay-card-declined.png")
     assert status(runtime, pid)[0] == "failed" and merchant_balance(runtime, shop) == 0
+
+
+def test_a_card_that_asks_for_3d_secure_is_completed_on_the_test_step(phone_page, runtime, shop):  # noqa: F811
+    page, pid = phone_page()
+    page.locator("#card summary").tap()
+    card = page.locator("#card form")
+    card.locator("[name=card_number]").fill("4000 0027 6000 3184")
+    card.locator("[name=card_expiry]").fill("12/29")
+    card.locator("[name=card_cvc]").fill("123")
+    card.locator("button").tap()
+    page.get_by_role("heading", name="Your card asks for an extra check").wait_for(timeout=10_000)
+    complete = page.get_by_role("button", name="Complete authentication")
+    assert complete.is_visible() and page.get_by_role("button", name="Fail authentication").is_visible()
+    fits_the_screen(page)
+    screenshot(page, "pay-3ds.png")
+    assert status(runtime, pid)[0] == "requires_action" and merchant_balance(runtime, shop) == 0
+    complete.tap()
+    page.get_by_role("heading", name="Paid").wait_for(timeout=10_000)
+    assert page.get_by_text("US$12.50 paid to Kpelle Crafts.").is_visible()
+    assert status(runtime, pid) == ("succeeded", None) and merchant_balance(runtime, shop) == 12_50 - 49

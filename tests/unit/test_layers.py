@@ -58,7 +58,7 @@ CORE_COMMITS = {
     "core/identity/pins.py": {"confirm"},
     "core/identity/otp.py": {"verify"},
     "core/identity/sessions.py": {"_revoke_and_refuse"},
-    "core/payments/payments.py": {"_confirm_card.charge"},
+    "core/payments/payments.py": {"_ask_card_rail_after_commit.ask"},
 }
 
 
