@@ -210,16 +210,12 @@ def show(payment_id: str):
 @pay.post("/pay/<payment_id>")
 def submit(payment_id: str):
     form = request.form
-    client_secret = form.get("client_secret")
     rt = _runtime()
     with rt.uow() as uow:
-        p = _payment(uow, rt, payment_id, client_secret)
-        if p is None or client_secret is None:
-            return _not_found()
-        attempt = form.get("attempt")
-        if not forms.token_ok(rt, p.id, client_secret, attempt, form.get("csrf")):
-            return _forged(uow, p, client_secret)
-        assert attempt is not None
+        posted = _posted(uow, rt, payment_id, form)
+        if isinstance(posted, Response):
+            return posted
+        p, client_secret, attempt = posted
         if p.status != "requires_payment_method":
             return _see(p.id, client_secret)  # paid or under way already: the page says which
         try:
@@ -228,6 +224,19 @@ def submit(payment_id: str):
             typed = (form.get("phone") or "")[:32] if e.method != "card" else None
             return _show(uow, rt, p, client_secret, status=422, error=e, typed_phone=typed)
         return _confirm(uow, rt, p, client_secret, attempt, method)
+
+
+def _posted(uow, rt, payment_id: str, form) -> tuple[payments.Payment, str, str] | Response:
+    """A form posted to this page: the payment, its secret and the form's attempt id, or the
+    page that refuses it (the unknown-id 404 for a wrong secret, 403 for a missing token)."""
+    client_secret = form.get("client_secret")
+    p = _payment(uow, rt, payment_id, client_secret)
+    if p is None or client_secret is None:
+        return _not_found()
+    attempt = form.get("attempt")
+    if attempt is None or not forms.token_ok(rt, p.id, client_secret, attempt, form.get("csrf")):
+        return _forged(uow, p, client_secret)
+    return p, client_secret, attempt
 
 
 def _forged(uow, p: payments.Payment, client_secret: str) -> Response:
@@ -240,16 +249,12 @@ def _forged(uow, p: payments.Payment, client_secret: str) -> Response:
 def authenticate(payment_id: str):
     """A test card's 3-D Secure step, completed or failed, once per attempt."""
     form = request.form
-    client_secret = form.get("client_secret")
     rt = _runtime()
     with rt.uow() as uow:
-        p = _payment(uow, rt, payment_id, client_secret)
-        if p is None or client_secret is None:
-            return _not_found()
-        attempt = form.get("attempt")
-        if not forms.token_ok(rt, p.id, client_secret, attempt, form.get("csrf")):
-            return _forged(uow, p, client_secret)
-        assert attempt is not None
+        posted = _posted(uow, rt, payment_id, form)
+        if isinstance(posted, Response):
+            return posted
+        p, client_secret, attempt = posted
         outcome = form.get("outcome")
         if outcome not in words.AUTHENTICATE_OUTCOMES or not _authenticable(p):
             return _see(p.id, client_secret)  # done, expired or never asked: the page says which
